@@ -1,0 +1,230 @@
+"""Every hook a stash2plex plugin can implement: the plugin author's contract.
+
+A plugin is a module (or object) with functions marked ``@hookimpl`` whose names are the
+hook names below, registered under the entry-point group ``stash2plex``::
+
+    # pyproject.toml
+    [project.entry-points.stash2plex]
+    my_source = "my_package.plugin"
+
+    # my_package/plugin.py
+    from stash2plex import hookimpl
+
+    @hookimpl
+    async def resolve_match(request, app):
+        ...
+
+Rules that hold for every hook:
+
+* An implementation may be ``def`` or ``async def``; the host awaits what needs awaiting.
+  pluggy itself does not await, so the host runs every hook through its own dispatcher
+  (:mod:`stash2plex.dispatch`), never through ``pm.hook.<name>()``.
+* An implementation may accept fewer arguments than the spec (pick the ones you need), but
+  never give a parameter a default value: pluggy does not pass those.
+* A plugin that raises is logged with its name and skipped; the other plugins still answer.
+* Hook wrappers are not supported.
+* ``app`` is the :class:`aiohttp.web.Application`. Read the configuration with
+  ``app[stash2plex.CONFIG].section("name")`` and keep your own state under your own
+  :class:`aiohttp.web.AppKey`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from .models import (
+        Candidate,
+        CheckResult,
+        CliCommand,
+        ConfigSection,
+        Gap,
+        HealthReport,
+        MatchRequest,
+        Metadata,
+        PathDirection,
+    )
+
+PROJECT = "stash2plex"
+hookspec = pluggy.HookspecMarker(PROJECT)
+
+
+# --- registration: called once, while the app is built ---------------------------------
+
+
+@hookspec
+def config_section() -> ConfigSection | None:
+    """Declare this plugin's section of the configuration file.
+
+    Called once, before the configuration is structured. Every key of ``[<name>]`` in the
+    TOML file (and every ``STASH2PLEX_<NAME>__<KEY>`` variable) is structured strictly into
+    the attrs class: an unknown key or a wrong type stops start-up, naming the key. Give
+    every field a default so an absent section is valid; mark secrets with
+    ``metadata={"secret": True}`` so they are redacted wherever config is printed.
+
+    :returns: a :class:`~stash2plex.ConfigSection`, or None for a plugin without settings.
+        Collected from every plugin; two plugins claiming one name stop start-up.
+
+    Example::
+
+        @define
+        class StashConfig:
+            url: str = "http://localhost:9999"
+            api_key: str = field(default="", metadata={"secret": True})
+
+        @hookimpl
+        def config_section():
+            return ConfigSection(name="stash", cls=StashConfig)
+    """
+
+
+@hookspec
+def routes(app: web.Application) -> Sequence[web.AbstractRouteDef] | None:
+    """Add HTTP routes to the provider.
+
+    Called once while the app is built, before it is frozen; the app is not started yet.
+
+    :param app: the application being built; its configuration is already loaded.
+    :returns: route definitions (``web.get(...)``, ``web.post(...)``), or None. Collected
+        from every plugin.
+    """
+
+
+@hookspec
+def cleanup_ctx(
+    app: web.Application,
+) -> Callable[[web.Application], AsyncIterator[None]] | None:
+    """Hand the host a resource's lifetime, as an aiohttp cleanup context.
+
+    Called once while the app is built. The returned async generator function runs at
+    start-up up to its single ``yield`` and resumes at shutdown; use it to open sessions,
+    start background tasks and close them again.
+
+    :param app: the application being built; its configuration is already loaded.
+    :returns: an async generator function taking the app, or None. Collected from every
+        plugin and run in plugin order.
+    """
+
+
+@hookspec
+def cli_commands() -> Sequence[CliCommand] | None:
+    """Add ``stash2plex <name>`` sub-commands.
+
+    Called once when the command line is parsed.
+
+    :returns: :class:`~stash2plex.CliCommand` records, or None. Collected from every
+        plugin; a name already taken stops the CLI with an error naming both.
+    """
+
+
+@hookspec
+def checks(app: web.Application) -> Sequence[CheckResult] | None:
+    """Report what ``stash2plex check`` should verify for this plugin.
+
+    Called once by ``stash2plex check``, on an app that is built but not started. Check
+    reachability, credentials, rule round-trips: whatever an operator should know before
+    starting.
+
+    :param app: the built application; its configuration is loaded.
+    :returns: :class:`~stash2plex.CheckResult` records, or None. Collected from every
+        plugin; any failed result makes the command exit 1.
+    """
+
+
+@hookspec
+def health(app: web.Application) -> HealthReport | None:
+    """Contribute to ``GET /healthz``.
+
+    Called on every health request, so answer from memory: no network calls.
+
+    :param app: the running application.
+    :returns: a :class:`~stash2plex.HealthReport` (``ready=False`` turns the answer into a
+        503), or None. Collected from every plugin, keyed by plugin name.
+    """
+
+
+# --- per request --------------------------------------------------------------------------
+
+
+@hookspec
+def map_path(path: str, direction: PathDirection, app: web.Application) -> str | None:
+    """Translate a file path between Plex's view and Stash's view of the same file.
+
+    Called by match sources (and gap detection) whenever they hold a path seen by one side
+    and need the other side's spelling.
+
+    :param path: the path as the source side sees it, unmodified.
+    :param direction: :attr:`~stash2plex.PathDirection.PLEX_TO_STASH` or
+        :attr:`~stash2plex.PathDirection.STASH_TO_PLEX`.
+    :param app: the running application.
+    :returns: the translated path, or None for "no rule of mine applies".
+        **First result wins**: implementations are asked in plugin order and the first
+        non-None answer is used. When every plugin answers None, callers fall back to
+        other evidence (path suffix, basename, fingerprint).
+    """
+
+
+@hookspec
+def resolve_match(request: MatchRequest, app: web.Application) -> Sequence[Candidate] | None:
+    """Propose scenes for one file Plex is scanning.
+
+    Called for every ``POST /library/metadata/matches``, on every match source. Answer from
+    local state (an index), not with a network call per request: a Plex scan sends
+    hundreds of these at once.
+
+    :param request: the match body Plex sent (title, year, filename, guid, hashes...).
+    :param app: the running application.
+    :returns: scored :class:`~stash2plex.Candidate` records, or None (same as empty).
+        Collected from every plugin: the host merges them (for one ratingKey the highest
+        score wins), ranks them, and applies ``provider.match_threshold``: automatic
+        matches get the best candidate only if it clears the threshold and beats the
+        runner-up by ``provider.match_margin``; Fix Match (``manual=1``) gets up to 10.
+    """
+
+
+@hookspec
+def build_metadata(rating_key: str, app: web.Application) -> Metadata | None:
+    """Return the full metadata of one item Plex asks for.
+
+    Called for every ``GET /library/metadata/{ratingKey}`` (and its ``/images``).
+
+    :param rating_key: a key this provider handed out earlier, e.g. ``stash-123``; always
+        within ``[A-Za-z0-9_-]+``. Answer only for keys your plugin owns.
+    :param app: the running application.
+    :returns: the :class:`~stash2plex.Metadata`, or None for "not mine / not found".
+        **First result wins**; when every plugin answers None the host answers 404.
+        ``guid`` and ``key`` are filled in by the host.
+    """
+
+
+@hookspec
+def on_unmatched(
+    request: MatchRequest, candidates: Sequence[Candidate], app: web.Application
+) -> None:
+    """Learn that Plex asked for a match and no candidate cleared the threshold.
+
+    Called after the (empty) response has been sent, so it never delays Plex. Gap
+    detection records these.
+
+    :param request: the match body Plex sent.
+    :param candidates: every candidate that was proposed, best first (maybe none).
+    :param app: the running application.
+    :returns: nothing; broadcast to every plugin.
+    """
+
+
+@hookspec
+def on_gap(gap: Gap, app: web.Application) -> None:
+    """Act on a difference between the Plex and Stash libraries.
+
+    Called by gap detection for each gap it finds (push sync queues work from these).
+
+    :param gap: the :class:`~stash2plex.Gap`: its kind, the paths and ids involved.
+    :param app: the running application.
+    :returns: nothing; broadcast to every plugin.
+    """
