@@ -1,0 +1,73 @@
+"""stash2plex: a Plex custom metadata provider backed by Stash, as a small plugin host.
+
+Plugin authors need only what this module exports::
+
+    from stash2plex import hookimpl, Candidate, Metadata
+
+The hooks are documented in :mod:`stash2plex.hookspecs`.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+__version__ = "0.1.0"
+
+hookimpl = pluggy.HookimplMarker("stash2plex")
+
+# Imported after hookimpl so plugin modules importing `hookimpl` early never see a cycle.
+from .app import (  # noqa: E402
+    CONFIG,
+    HOOKS,
+    create_app,
+    error_response,
+    public_base_url,
+    run_in_background,
+)
+from .config import Config, ConfigError, secret  # noqa: E402
+from .errors import Unavailable  # noqa: E402
+from .models import (  # noqa: E402
+    Candidate,
+    CheckResult,
+    CliCommand,
+    ConfigSection,
+    ExternalGuid,
+    Gap,
+    GapKind,
+    HealthReport,
+    Image,
+    MatchRequest,
+    Metadata,
+    PathDirection,
+    Role,
+    Tag,
+)
+
+__all__ = [
+    "CONFIG",
+    "HOOKS",
+    "Candidate",
+    "CheckResult",
+    "CliCommand",
+    "Config",
+    "ConfigError",
+    "ConfigSection",
+    "ExternalGuid",
+    "Gap",
+    "GapKind",
+    "HealthReport",
+    "Image",
+    "MatchRequest",
+    "Metadata",
+    "PathDirection",
+    "Role",
+    "Tag",
+    "Unavailable",
+    "__version__",
+    "create_app",
+    "error_response",
+    "hookimpl",
+    "public_base_url",
+    "run_in_background",
+    "secret",
+]

@@ -1,0 +1,195 @@
+"""The application factory: configuration, plugins, routes and lifetimes in one place.
+
+Everything a plugin contributes (config section, routes, cleanup contexts) is collected
+here, before aiohttp freezes the app. State lives under typed :class:`web.AppKey` keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from . import config as config_mod
+from .config import Config, ConfigError
+from .dispatch import Hooks
+from .logs import get_logger
+from .plugins import PluginError, PluginSet, build_manager
+
+CONFIG = web.AppKey("stash2plex.config", Config)
+HOOKS = web.AppKey("stash2plex.hooks", Hooks)
+PLUGINS = web.AppKey("stash2plex.plugins", PluginSet)
+BACKGROUND = web.AppKey("stash2plex.background", set)
+STARTED = web.AppKey("stash2plex.started", dict)
+
+#: The external base URL of the request being served (for building absolute URLs).
+_REQUEST_BASE: contextvars.ContextVar[str] = contextvars.ContextVar("stash2plex_base", default="")
+
+log = get_logger("stash2plex.app")
+
+
+def create_app(
+    raw_config: Mapping[str, Any] | None = None,
+    *,
+    config_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    plugins: Sequence[tuple[str, Any]] = (),
+    load_entrypoints: bool = True,
+) -> web.Application:
+    """Build the provider app (not started).
+
+    :param raw_config: configuration as plain data, instead of reading ``config_path``.
+    :param config_path: the TOML file; None with no ``raw_config`` means defaults.
+    :param env: environment for ``STASH2PLEX_*`` overrides (default: ``os.environ``).
+    :param plugins: extra ``(name, plugin)`` pairs to register (tests, embedding).
+    :param load_entrypoints: discover installed plugins through entry points.
+    :raises ConfigError: the configuration is unusable; the message names every key.
+    :raises PluginError: a plugin is unusable (name clash, hook wrapper).
+    """
+    env = os.environ if env is None else env
+    raw = dict(raw_config) if raw_config is not None else config_mod.read_file(config_path)
+    core = config_mod.core_raw(raw, env)
+    pset = build_manager(
+        disable=core.plugins.disable, load_entrypoints=load_entrypoints, plugins=plugins
+    )
+    hooks = Hooks(pm=pset.pm)
+    sections: dict[str, type] = {}
+    for plugin, section in hooks.config_sections():
+        if section.name in sections or section.name in config_mod.CORE_SECTIONS:
+            raise PluginError(f"plugin {plugin!r} claims config section [{section.name}], taken")
+        sections[section.name] = section.cls
+    merged = config_mod.apply_env(raw, env, {**config_mod._CORE_CLASSES, **sections})
+    config = config_mod.build(
+        merged,
+        sections,
+        ignored=pset.inactive,
+        source=str(config_path) if config_path else "defaults",
+    )
+
+    from .provider import core_routes  # here to keep the import graph one-way
+
+    app = web.Application(middlewares=[request_context, json_errors])
+    app[CONFIG] = config
+    app[PLUGINS] = pset
+    app[HOOKS] = hooks
+    app[BACKGROUND] = set()
+    app[STARTED] = {}
+    hooks.app = app
+    app.cleanup_ctx.append(_core_lifetime)
+    app.add_routes(core_routes())
+    for _plugin, route_defs in hooks.routes():
+        app.add_routes(route_defs)
+    for _plugin, ctx in hooks.cleanup_contexts():
+        app.cleanup_ctx.append(ctx)
+    return app
+
+
+async def _core_lifetime(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    app[STARTED]["at"] = asyncio.get_running_loop().time()
+    log.info(
+        "provider.starting",
+        identifier=config.provider.identifier,
+        config=config.source,
+        plugins=[i.name for i in app[PLUGINS].describe() if i.status == "enabled"],
+    )
+    yield
+    pending = app[BACKGROUND]
+    if pending:
+        # Broadcasts (on_unmatched) still running get a moment to finish, then go.
+        _done, still = await asyncio.wait(pending, timeout=2)
+        for task in still:
+            task.cancel()
+    app[STARTED].clear()
+
+
+def run_in_background(app: web.Application, coro: Awaitable[Any], name: str) -> None:
+    """Run ``coro`` without delaying anyone; keep a reference so it is not collected."""
+
+    async def guarded() -> None:
+        try:
+            await coro
+        except Exception:
+            log.exception("background.failed", task=name)
+
+    task = asyncio.get_running_loop().create_task(guarded(), name=name)
+    app[BACKGROUND].add(task)
+    task.add_done_callback(app[BACKGROUND].discard)
+
+
+def public_base_url(app: web.Application) -> str:
+    """The URL Plex reaches this provider at: ``provider.public_url``, else the request's."""
+    configured = app[CONFIG].provider.public_url
+    return configured.rstrip("/") if configured else _REQUEST_BASE.get()
+
+
+def _request_base(request: web.Request) -> str:
+    proto = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
+    host = request.headers.get("X-Forwarded-Host", request.host).split(",")[0].strip()
+    return f"{proto}://{host}"
+
+
+def error_response(status: int, message: str, **extra: Any) -> web.Response:
+    """Every error is JSON: ``{"error": <reason>, "message": <what to do>}``."""
+    reason = web.Response(status=status).reason
+    return web.json_response({"error": reason, "message": message, **extra}, status=status)
+
+
+@web.middleware
+async def request_context(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    # Each request runs in its own task with a copied context, so ids never leak.
+    structlog.contextvars.clear_contextvars()
+    request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    structlog.contextvars.bind_contextvars(request_id=request_id[:64])
+    _REQUEST_BASE.set(_request_base(request))
+    response = await handler(request)
+    response.headers["X-Request-ID"] = request_id[:64]
+    return response
+
+
+@web.middleware
+async def json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """No HTML error page and no traceback ever leaves the provider."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.content_type == "application/json":
+            return exc  # already ours
+        message = {
+            404: f"no route for {request.method} {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+        }.get(exc.status, exc.text or exc.reason)
+        return error_response(exc.status, message)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.exception("request.failed", method=request.method, path=request.path)
+        return error_response(500, f"internal error ({type(exc).__name__}); see the provider log")
+
+
+__all__ = [
+    "BACKGROUND",
+    "CONFIG",
+    "HOOKS",
+    "PLUGINS",
+    "ConfigError",
+    "PluginError",
+    "create_app",
+    "error_response",
+    "public_base_url",
+    "run_in_background",
+]

@@ -1,0 +1,174 @@
+"""The typed, async-aware way the host calls hooks.
+
+pluggy does not await. Here every implementation is called in pluggy's order (LIFO,
+``tryfirst``/``trylast`` respected), its result awaited if it is awaitable, and
+first-result semantics decided on the awaited value, so an ``async def`` that returns None
+never wins. A plugin that raises is logged with its name and skipped.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from .errors import Unavailable
+from .logs import get_logger
+from .models import (
+    Candidate,
+    CheckResult,
+    CliCommand,
+    ConfigSection,
+    Gap,
+    HealthReport,
+    MatchRequest,
+    Metadata,
+    PathDirection,
+)
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+log = get_logger("stash2plex.dispatch")
+
+
+class Hooks:
+    """One method per hook; the only place that calls plugin code."""
+
+    def __init__(self, pm: pluggy.PluginManager, app: web.Application | None = None) -> None:
+        self.pm = pm
+        self.app = app
+
+    # --- machinery ---------------------------------------------------------------------
+
+    def _impls(self, hook: str) -> list[pluggy.HookImpl]:
+        # get_hookimpls() lists in reverse call order; pluggy calls the last one first.
+        return list(reversed(getattr(self.pm.hook, hook).get_hookimpls()))
+
+    @staticmethod
+    def _call(impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> Any:
+        return impl.function(*[kwargs[name] for name in impl.argnames])
+
+    async def _results(
+        self, hook: str, kwargs: dict[str, Any], *, first: bool = False
+    ) -> list[tuple[str, Any]]:
+        """(plugin name, awaited non-None result) pairs; stops at the first if ``first``."""
+        kwargs = {"app": self.app, **kwargs}
+        out: list[tuple[str, Any]] = []
+        unavailable: Unavailable | None = None
+        for impl in self._impls(hook):
+            started = time.perf_counter()
+            try:
+                value = self._call(impl, kwargs)
+                if inspect.isawaitable(value):
+                    value = await value
+            except Unavailable as exc:
+                log.warning(
+                    "plugin.unavailable", hook=hook, plugin=impl.plugin_name, error=str(exc)
+                )
+                unavailable = unavailable or exc
+                continue
+            except Exception as exc:
+                log.exception(
+                    "plugin.hook_failed",
+                    hook=hook,
+                    plugin=impl.plugin_name,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                continue
+            log.debug(
+                "plugin.hook_called",
+                hook=hook,
+                plugin=impl.plugin_name,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                answered=value is not None,
+            )
+            if value is None:
+                continue
+            out.append((impl.plugin_name, value))
+            if first:
+                break
+        if first and not out and unavailable is not None:
+            raise unavailable
+        return out
+
+    def _sync_results(self, hook: str, kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
+        """For registration hooks, called while the app is built (no loop needed)."""
+        kwargs = {"app": self.app, **kwargs}
+        out = []
+        for impl in self._impls(hook):
+            value = self._call(impl, kwargs)
+            if inspect.isawaitable(value):
+                value.close()  # type: ignore[attr-defined]
+                raise TypeError(f"plugin {impl.plugin_name!r}: hook {hook} must not be async")
+            if value is not None:
+                out.append((impl.plugin_name, value))
+        return out
+
+    # --- registration hooks ------------------------------------------------------------
+
+    def config_sections(self) -> list[tuple[str, ConfigSection]]:
+        return self._sync_results("config_section", {})
+
+    def routes(self) -> list[tuple[str, Sequence[web.AbstractRouteDef]]]:
+        return self._sync_results("routes", {})
+
+    def cleanup_contexts(self) -> list[tuple[str, Callable[..., Any]]]:
+        return self._sync_results("cleanup_ctx", {})
+
+    def cli_commands(self) -> list[tuple[str, Sequence[CliCommand]]]:
+        return self._sync_results("cli_commands", {})
+
+    async def checks(self) -> list[tuple[str, Sequence[CheckResult]]]:
+        return await self._results("checks", {})
+
+    async def health(self) -> list[tuple[str, HealthReport]]:
+        return await self._results("health", {})
+
+    # --- per request -------------------------------------------------------------------
+
+    async def map_path(self, path: str, direction: PathDirection) -> str | None:
+        """The first mapping engine's answer, or None when no rule applies anywhere."""
+        found = await self._results("map_path", {"path": path, "direction": direction}, first=True)
+        return found[0][1] if found else None
+
+    async def resolve_match(self, request: MatchRequest) -> list[Candidate]:
+        """Every source's candidates, each tagged with its plugin name."""
+        candidates: list[Candidate] = []
+        for plugin, answer in await self._results("resolve_match", {"request": request}):
+            for candidate in answer:
+                if not isinstance(candidate, Candidate):
+                    log.error("plugin.bad_result", hook="resolve_match", plugin=plugin)
+                    continue
+                candidate.source = plugin
+                candidates.append(candidate)
+        return candidates
+
+    async def build_metadata(self, rating_key: str) -> tuple[str, Metadata] | None:
+        """The first plugin that owns the key, with its answer."""
+        found = await self._results("build_metadata", {"rating_key": rating_key}, first=True)
+        for plugin, value in found:
+            if isinstance(value, Metadata):
+                return plugin, value
+            log.error("plugin.bad_result", hook="build_metadata", plugin=plugin)
+        return None
+
+    async def on_unmatched(self, request: MatchRequest, candidates: Sequence[Candidate]) -> None:
+        await self._results("on_unmatched", {"request": request, "candidates": candidates})
+
+    async def on_gap(self, gap: Gap) -> None:
+        await self._results("on_gap", {"gap": gap})
+
+
+def await_maybe(value: Any) -> Awaitable[Any]:
+    """Wrap a plain value so callers can always ``await`` (CLI command results)."""
+    if inspect.isawaitable(value):
+        return value
+
+    async def done() -> Any:
+        return value
+
+    return done()

@@ -1,0 +1,249 @@
+"""Plex's custom metadata provider protocol: the routes Plex Media Server calls.
+
+``GET /`` describes the provider; ``POST /library/metadata/matches`` answers a scan;
+``GET /library/metadata/{ratingKey}`` (and ``/images``, and any other sub-resource) serve
+the item. Sources answer through hooks; this module only speaks the protocol.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import orjson
+from aiohttp import web
+
+from . import __version__
+from .app import (
+    CONFIG,
+    HOOKS,
+    PLUGINS,
+    STARTED,
+    error_response,
+    run_in_background,
+)
+from .errors import Unavailable
+from .logs import get_logger
+from .models import (
+    RATING_KEY_RE,
+    Candidate,
+    Feature,
+    MatchRequest,
+    MediaContainer,
+    MediaProvider,
+    MediaType,
+    Metadata,
+    Scheme,
+)
+from .wire import WireError, dumps, structure, wire_name
+
+log = get_logger("stash2plex.provider")
+METADATA_PREFIX = "/library/metadata"
+MATCH_KEY = f"{METADATA_PREFIX}/matches"
+_MATCH_FIELDS = frozenset(wire_name(a, MatchRequest) for a in attrs.fields(MatchRequest))
+
+
+def core_routes() -> list[web.AbstractRouteDef]:
+    return [
+        web.get("/", provider_root),
+        web.get("/healthz", healthz),
+        web.post(MATCH_KEY, matches),
+        web.get(MATCH_KEY, _match_needs_post),
+        web.get(METADATA_PREFIX + "/{rating_key}", metadata),
+        web.get(METADATA_PREFIX + "/{rating_key}/images", images),
+        web.get(METADATA_PREFIX + "/{rating_key}/{sub}", sub_resource),
+    ]
+
+
+def _json(obj: Any, status: int = 200) -> web.Response:
+    return web.Response(body=dumps(obj), status=status, content_type="application/json")
+
+
+def _container(app: web.Application, **kw: Any) -> web.Response:
+    container = MediaContainer(identifier=app[CONFIG].provider.identifier, **kw)
+    return _json({"MediaContainer": container})
+
+
+def finalize(app: web.Application, item: Metadata) -> Metadata:
+    """Give an item the guid and key shapes Plex requires (anything else fails silently)."""
+    identifier = app[CONFIG].provider.identifier
+    item.type = "movie"
+    item.guid = f"{identifier}://movie/{item.rating_key}"
+    item.key = f"{METADATA_PREFIX}/{item.rating_key}"
+    return item
+
+
+async def provider_root(request: web.Request) -> web.Response:
+    provider = request.app[CONFIG].provider
+    root = MediaProvider(
+        identifier=provider.identifier,
+        title=provider.title,
+        version=__version__,
+        # Type 1 only: one parent type per provider, as Plex recommends. No "images"
+        # feature: declaring it makes Plex stop falling back to other image sources.
+        types=[MediaType(type=1, schemes=[Scheme(scheme=provider.identifier)])],
+        features=[
+            Feature(type="metadata", key=METADATA_PREFIX),
+            Feature(type="match", key=MATCH_KEY),
+        ],
+    )
+    return _json({"MediaProvider": root})
+
+
+async def _read_object(request: web.Request) -> dict[str, Any]:
+    body = await request.read()
+    if not body.strip():
+        raise WireError(["body: empty; expected a JSON object"])
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise WireError([f"body: not valid JSON ({exc})"]) from None
+    if not isinstance(data, dict):
+        raise WireError([f"body: expected a JSON object, got {type(data).__name__}"])
+    return data
+
+
+def _parse_match(data: dict[str, Any], query: Any) -> MatchRequest:
+    unknown = sorted(set(data) - _MATCH_FIELDS)
+    if unknown:
+        log.debug("match.unknown_keys", keys=unknown)
+    known = {k: v for k, v in data.items() if k in _MATCH_FIELDS}
+    # Plex sends 0/1 flags; tolerate true/false too, nothing looser.
+    for flag in ("manual", "includeAdult", "includeChildren"):
+        if isinstance(known.get(flag), bool):
+            known[flag] = int(known[flag])
+    if "manual" not in known and query.get("manual") in ("0", "1"):
+        known["manual"] = int(query["manual"])
+    return structure(known, MatchRequest)
+
+
+def rank(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Merge sources (one entry per ratingKey, highest score) and sort best first."""
+    best: dict[str, Candidate] = {}
+    for c in candidates:
+        key = c.metadata.rating_key
+        if key not in best or c.score > best[key].score:
+            best[key] = c
+    return sorted(best.values(), key=lambda c: -c.score)
+
+
+def choose(
+    ranked: Sequence[Candidate], *, manual: bool, threshold: int, margin: int, limit: int
+) -> list[Candidate]:
+    """Fix Match gets a ranked list; a scan gets one candidate, and only a clear winner."""
+    if manual:
+        return list(ranked[:limit])
+    if not ranked or ranked[0].score < threshold:
+        return []
+    if len(ranked) > 1 and ranked[0].score - ranked[1].score < margin:
+        return []  # two plausible scenes: never guess
+    return [ranked[0]]
+
+
+async def matches(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    try:
+        match = _parse_match(await _read_object(request), request.query)
+    except WireError as exc:
+        return error_response(400, "; ".join(exc.problems), problems=exc.problems)
+    provider = app[CONFIG].provider
+    started = time.perf_counter()
+    ranked = rank(await app[HOOKS].resolve_match(match))
+    chosen = choose(
+        ranked,
+        manual=match.is_manual,
+        threshold=provider.match_threshold,
+        margin=provider.match_margin,
+        limit=provider.max_manual_results,
+    )
+    items = []
+    for c in chosen:
+        item = finalize(app, attrs.evolve(c.metadata))
+        item.score = c.score
+        items.append(item)
+    log.info(
+        "match.answered",
+        filename=match.filename,
+        title=match.title,
+        manual=match.is_manual,
+        candidates=len(ranked),
+        matched=items[0].rating_key if items and not match.is_manual else None,
+        best_score=ranked[0].score if ranked else None,
+        best_reason=ranked[0].reason if ranked else None,
+        plugin=ranked[0].source if ranked else None,
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
+    response = _container(app, total_size=len(items), size=len(items), metadata=items)
+    if items or match.is_manual:
+        return response
+    # Unmatched: answer Plex first, then tell the plugins.
+    await response.prepare(request)
+    await response.write_eof()
+    run_in_background(app, app[HOOKS].on_unmatched(match, ranked), name="on_unmatched")
+    return response
+
+
+async def _match_needs_post(request: web.Request) -> web.Response:
+    return error_response(405, f"use POST on {MATCH_KEY} with a JSON body")
+
+
+async def _item(request: web.Request) -> tuple[Metadata | None, web.Response | None]:
+    rating_key = request.match_info["rating_key"]
+    if not RATING_KEY_RE.match(rating_key):
+        return None, error_response(
+            400, f"ratingKey {rating_key!r} is outside the allowed characters [A-Za-z0-9_-]"
+        )
+    try:
+        found = await request.app[HOOKS].build_metadata(rating_key)
+    except Unavailable as exc:
+        return None, error_response(503, str(exc))
+    if found is None:
+        return None, error_response(404, f"no item with ratingKey {rating_key!r}")
+    _plugin, item = found
+    return finalize(request.app, item), None
+
+
+async def metadata(request: web.Request) -> web.Response:
+    item, error = await _item(request)
+    if error is not None:
+        return error
+    return _container(request.app, total_size=1, size=1, metadata=[item])
+
+
+async def images(request: web.Request) -> web.Response:
+    item, error = await _item(request)
+    if error is not None:
+        return error
+    assert item is not None
+    count = len(item.images)
+    return _container(request.app, total_size=count, size=count, images=item.images)
+
+
+async def sub_resource(request: web.Request) -> web.Response:
+    """``/extras`` and anything else Plex asks for: an empty container keeps it happy."""
+    rating_key = request.match_info["rating_key"]
+    if not RATING_KEY_RE.match(rating_key):
+        return error_response(
+            400, f"ratingKey {rating_key!r} is outside the allowed characters [A-Za-z0-9_-]"
+        )
+    return _container(request.app, total_size=0, size=0, metadata=[])
+
+
+async def healthz(request: web.Request) -> web.Response:
+    app = request.app
+    started = bool(app[STARTED])
+    reports = await app[HOOKS].health()
+    ready = started and all(report.ready for _name, report in reports)
+    failed = [i.name for i in app[PLUGINS].describe() if i.status == "failed"]
+    body = {
+        "status": "ok" if ready else ("starting" if not started else "degraded"),
+        "version": __version__,
+        "identifier": app[CONFIG].provider.identifier,
+        "plugins": {name: {"ready": r.ready, **r.details} for name, r in reports},
+        "failed_plugins": failed,
+    }
+    return web.json_response(
+        body, status=200 if ready else 503, dumps=lambda o: orjson.dumps(o, default=str).decode()
+    )

@@ -1,0 +1,165 @@
+"""The one strict cattrs converter: Plex's wire format and the configuration file.
+
+Wire models (subclasses of :class:`~stash2plex.models.Wire`) are renamed to Plex's
+spelling; every other attrs class (configuration sections) keeps its attribute names.
+Primitives are strict: ``"false"`` is not a bool, ``3.7`` is not an int, ``12`` is not a
+str. Errors are flattened into messages whose paths use the names the user wrote.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterator
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+import orjson
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from .models import Wire
+
+_CAMEL_RE = re.compile(r"_([a-z0-9])")
+T = TypeVar("T")
+
+
+class WireError(ValueError):
+    """A value could not be structured. ``problems`` are one line each, naming the field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def wire_name(field: attrs.Attribute[Any], cls: type) -> str:
+    """The key a field has on the wire (Plex's spelling) or in the config file."""
+    if not issubclass(cls, Wire):
+        return field.name
+    return field.metadata.get("wire") or _CAMEL_RE.sub(lambda m: m.group(1).upper(), field.name)
+
+
+def _strict(kind: type) -> Any:
+    def structure(value: Any, _type: Any) -> Any:
+        # bool is an int subclass in Python; JSON and TOML keep them apart, so do we.
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if type(value) is not kind:
+            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        return value
+
+    return structure
+
+
+def _structure_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
+    try:
+        return cls(value)
+    except ValueError:
+        allowed = ", ".join(repr(m.value) for m in cls)
+        raise ValueError(f"expected one of {allowed}, got {value!r}") from None
+
+
+def make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True, omit_if_default=False)
+    for kind in (int, float, str, bool):
+        conv.register_structure_hook(kind, _strict(kind))
+    conv.register_structure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _structure_enum
+    )
+
+    def structure_factory(cls: type) -> Any:
+        names = {a.name: override(rename=wire_name(a, cls)) for a in attrs.fields(cls)}
+        return make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, **names)
+
+    def unstructure_factory(cls: type) -> Any:
+        names = {a.name: override(rename=wire_name(a, cls)) for a in attrs.fields(cls)}
+        fn = make_dict_unstructure_fn(cls, conv, **names)
+        if not issubclass(cls, Wire):
+            return fn
+
+        def unstructure_wire(obj: Any) -> dict[str, Any]:
+            # Plex wants an unknown field absent, not null.
+            return {k: v for k, v in fn(obj).items() if v is not None}
+
+        return unstructure_wire
+
+    conv.register_structure_hook_factory(attrs.has, structure_factory)
+    conv.register_unstructure_hook_factory(attrs.has, unstructure_factory)
+    return conv
+
+
+converter = make_converter()
+
+
+def _problems(exc: BaseException, path: str, cls: type | None) -> Iterator[str]:
+    """Walk cattrs' exception groups, translating attribute names into wire names."""
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        for key in sorted(exc.extra_fields):
+            yield f"{_join(path, key)}: unknown key"
+        return
+    if isinstance(exc, cattrs.ClassValidationError):
+        with_notes, without = exc.group_exceptions()
+        for sub in without:
+            yield from _problems(sub, path, cls)
+        for sub, note in with_notes:
+            name = note.name
+            target = cls
+            if target is not None and attrs.has(target):
+                field = attrs.fields_dict(target).get(name)
+                if field is not None:
+                    name = wire_name(field, target)
+            yield from _problems(sub, _join(path, name), _inner_type(note.type))
+        return
+    if isinstance(exc, cattrs.IterableValidationError):
+        with_notes, without = exc.group_exceptions()
+        for sub in without:
+            yield from _problems(sub, path, None)
+        for sub, note in with_notes:
+            yield from _problems(sub, f"{path}[{note.index}]", _inner_type(note.type))
+        return
+    if isinstance(exc, cattrs.BaseValidationError):
+        for sub in exc.exceptions:
+            yield from _problems(sub, path, None)
+        return
+    if isinstance(exc, KeyError):
+        yield f"{path}: required key missing"
+        return
+    yield f"{path}: {exc}"
+
+
+def _inner_type(tp: Any) -> type | None:
+    """The attrs class inside ``list[X]`` / ``X | None``, to keep translating names."""
+    if isinstance(tp, type) and attrs.has(tp):
+        return tp
+    for arg in getattr(tp, "__args__", ()):
+        found = _inner_type(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def structure(data: Any, cls: type[T], path: str = "") -> T:
+    """Structure ``data`` into ``cls`` or raise :class:`WireError` naming every bad field."""
+    if not isinstance(data, dict):
+        where = path or "body"
+        raise WireError([f"{where}: expected an object, got {type(data).__name__}"])
+    try:
+        return converter.structure(data, cls)
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        raise WireError(list(_problems(exc, path, cls))) from None
+
+
+def unstructure(obj: Any) -> Any:
+    return converter.unstructure(obj)
+
+
+def dumps(obj: Any) -> bytes:
+    """Serialize a wire model (or plain data) to JSON bytes."""
+    return orjson.dumps(converter.unstructure(obj))
+
+
+__all__ = ["WireError", "converter", "dumps", "structure", "unstructure", "wire_name"]

@@ -1,0 +1,1 @@
+"""An example third-party match source for stash2plex."""

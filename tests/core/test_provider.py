@@ -1,0 +1,264 @@
+"""The Plex provider protocol, over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import pytest
+from stash2plex import Candidate, Metadata, Unavailable, hookimpl
+
+IDENT = "tv.plex.agents.custom.stash2plex"
+
+
+class Source:
+    """An inline match source with a fixed catalog."""
+
+    def __init__(self, scores: dict[str, int]) -> None:
+        self.scores = scores
+        self.unmatched: list[Any] = []
+
+    @hookimpl
+    def resolve_match(self, request):
+        return [
+            Candidate(metadata=Metadata(rating_key=k, title=f"Scene {k}", year=2024), score=s)
+            for k, s in self.scores.items()
+        ]
+
+    @hookimpl
+    async def build_metadata(self, rating_key):
+        if rating_key == "down-1":
+            raise Unavailable("Stash is unreachable and down-1 is not cached")
+        if rating_key not in self.scores:
+            return None
+        return Metadata(
+            rating_key=rating_key,
+            title=f"Scene {rating_key}",
+            images=[
+                {"type": "coverPoster", "url": "https://img.example/p.jpg"},  # type: ignore[list-item]
+            ]
+            if False
+            else [],
+        )
+
+    @hookimpl
+    async def on_unmatched(self, request, candidates):
+        self.unmatched.append((request.filename, [c.metadata.rating_key for c in candidates]))
+
+
+@pytest.fixture
+async def client(aiohttp_client, make_app):
+    source = Source({"stash-1": 95, "stash-2": 60})
+    app = make_app(plugins=[("src", source)])
+    c = await aiohttp_client(app)
+    c.source = source
+    return c
+
+
+async def test_root_advertises_movie_type_and_two_features(client):
+    resp = await client.get("/")
+    assert resp.status == 200
+    assert resp.content_type == "application/json"
+    root = (await resp.json())["MediaProvider"]
+    assert root["identifier"] == IDENT
+    assert root["Types"] == [{"type": 1, "Scheme": [{"scheme": IDENT}]}]
+    assert root["Feature"] == [
+        {"type": "metadata", "key": "/library/metadata"},
+        {"type": "match", "key": "/library/metadata/matches"},
+    ]
+    assert "images" not in {f["type"] for f in root["Feature"]}
+
+
+async def test_auto_match_returns_only_the_best_with_exact_guid(client):
+    resp = await client.post("/library/metadata/matches", json={"type": 1, "title": "x"})
+    assert resp.status == 200
+    mc = (await resp.json())["MediaContainer"]
+    assert mc["identifier"] == IDENT and mc["offset"] == 0
+    assert mc["size"] == mc["totalSize"] == 1
+    (item,) = mc["Metadata"]
+    assert item["ratingKey"] == "stash-1"
+    assert item["guid"] == f"{IDENT}://movie/stash-1"
+    assert item["key"] == "/library/metadata/stash-1"
+    assert item["type"] == "movie"
+
+
+async def test_manual_match_returns_ranked_candidates(client):
+    resp = await client.post(
+        "/library/metadata/matches", json={"type": 1, "title": "x", "manual": 1}
+    )
+    items = (await resp.json())["MediaContainer"]["Metadata"]
+    assert [i["ratingKey"] for i in items] == ["stash-1", "stash-2"]
+    assert [i["score"] for i in items] == [95, 60]
+
+
+async def test_manual_match_is_capped_at_ten(aiohttp_client, make_app):
+    source = Source({f"k{i}": 50 + i for i in range(15)})
+    client = await aiohttp_client(make_app(plugins=[("src", source)]))
+    resp = await client.post("/library/metadata/matches", json={"manual": True})
+    items = (await resp.json())["MediaContainer"]["Metadata"]
+    assert len(items) == 10
+    assert items[0]["ratingKey"] == "k14"
+
+
+@pytest.mark.parametrize(
+    ("scores", "expected"),
+    [
+        ({"a": 84}, []),  # below the default threshold of 85
+        ({"a": 85}, ["a"]),
+        ({"a": 95, "b": 90}, []),  # too close to the runner-up: never guess
+        ({"a": 100, "b": 90}, ["a"]),
+        ({}, []),
+    ],
+)
+async def test_threshold_and_margin(aiohttp_client, make_app, scores, expected):
+    client = await aiohttp_client(make_app(plugins=[("src", Source(scores))]))
+    resp = await client.post("/library/metadata/matches", json={"type": 1})
+    assert resp.status == 200
+    mc = (await resp.json())["MediaContainer"]
+    assert [i["ratingKey"] for i in mc["Metadata"]] == expected
+    assert mc["size"] == len(expected)
+
+
+async def test_unmatched_is_reported_after_the_response(client):
+    client.source.scores = {"stash-9": 40}
+    resp = await client.post("/library/metadata/matches", json={"filename": "a/b.mp4"})
+    assert (await resp.json())["MediaContainer"]["Metadata"] == []
+    for _ in range(50):
+        if client.source.unmatched:
+            break
+        await asyncio.sleep(0.01)
+    assert client.source.unmatched == [("a/b.mp4", ["stash-9"])]
+
+
+async def test_unknown_match_keys_are_tolerated(client):
+    body = {"type": 1, "title": "x", "someFutureKey": {"a": 1}, "duration": 1000, "ohash": "AB"}
+    resp = await client.post("/library/metadata/matches", json=body)
+    assert resp.status == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"{not json", "body"),
+        (b"", "body"),
+        (b"[1, 2]", "body"),
+        (b'"text"', "body"),
+        (b'{"type": "movie"}', "type"),
+        (b'{"year": "2024"}', "year"),
+        (b'{"title": 5}', "title"),
+        (b'{"manual": "yes"}', "manual"),
+        (b'{"includeAdult": 1.5}', "includeAdult"),
+        (b'{"parentIndex": true}', "parentIndex"),
+    ],
+)
+async def test_malformed_match_bodies_get_400_naming_the_field(client, body, field):
+    resp = await client.post(
+        "/library/metadata/matches", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert resp.status == 400
+    assert resp.content_type == "application/json"
+    err = await resp.json()
+    assert err["error"] == "Bad Request"
+    assert re.search(rf"\b{field}\b", err["message"]), err
+    assert "Traceback" not in err["message"]
+
+
+async def test_get_on_match_route_is_405_json(client):
+    resp = await client.get("/library/metadata/matches")
+    assert resp.status == 405
+    assert "POST" in (await resp.json())["message"]
+
+
+async def test_metadata_known_unknown_and_bad_keys(client):
+    resp = await client.get("/library/metadata/stash-1")
+    assert resp.status == 200
+    mc = (await resp.json())["MediaContainer"]
+    assert mc["size"] == 1 and mc["Metadata"][0]["guid"] == f"{IDENT}://movie/stash-1"
+
+    resp = await client.get("/library/metadata/stash-404")
+    assert resp.status == 404
+    assert "stash-404" in (await resp.json())["message"]
+
+    for bad in ("stash.1", "stash%3A1", "a%20b", "%C3%A9"):
+        resp = await client.get(f"/library/metadata/{bad}")
+        assert resp.status == 400, bad
+        assert "[A-Za-z0-9_-]" in (await resp.json())["message"]
+
+
+async def test_unavailable_source_gives_503_json(client):
+    resp = await client.get("/library/metadata/down-1")
+    assert resp.status == 503
+    assert "not cached" in (await resp.json())["message"]
+
+
+async def test_images_and_unknown_sub_resources(client):
+    resp = await client.get("/library/metadata/stash-1/images")
+    mc = (await resp.json())["MediaContainer"]
+    assert mc["Image"] == [] and mc["size"] == 0
+    resp = await client.get("/library/metadata/stash-1/extras")
+    assert resp.status == 200
+    mc = (await resp.json())["MediaContainer"]
+    assert mc == {"identifier": IDENT, "offset": 0, "totalSize": 0, "size": 0, "Metadata": []}
+    resp = await client.get("/library/metadata/bad.key/extras")
+    assert resp.status == 400
+
+
+async def test_unknown_route_is_json_404(client):
+    resp = await client.get("/nothing/here")
+    assert resp.status == 404
+    assert resp.content_type == "application/json"
+    assert (await resp.json())["error"] == "Not Found"
+
+
+async def test_crashing_handler_never_leaks_a_traceback(aiohttp_client, make_app):
+    class Broken:
+        @hookimpl
+        def routes(self, app):
+            from aiohttp import web
+
+            async def boom(request):
+                raise RuntimeError("secret internals")
+
+            return [web.get("/boom", boom)]
+
+    client = await aiohttp_client(make_app(plugins=[("broken", Broken())]))
+    resp = await client.get("/boom")
+    assert resp.status == 500
+    body = await resp.text()
+    assert "secret internals" not in body and "Traceback" not in body
+    assert (await resp.json())["error"] == "Internal Server Error"
+
+
+async def test_healthz_reports_plugins_and_readiness(aiohttp_client, make_app):
+    from stash2plex import HealthReport
+
+    class Health:
+        ready = True
+
+        @hookimpl
+        def health(self, app):
+            return HealthReport(ready=self.ready, details={"index_size": 3})
+
+    plugin = Health()
+    client = await aiohttp_client(make_app(plugins=[("h", plugin)]))
+    resp = await client.get("/healthz")
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["status"] == "ok"
+    assert body["plugins"]["h"] == {"ready": True, "index_size": 3}
+    plugin.ready = False
+    resp = await client.get("/healthz")
+    assert resp.status == 503
+    assert (await resp.json())["status"] == "degraded"
+
+
+async def test_configured_identifier_is_used_everywhere(aiohttp_client, make_app):
+    ident = "tv.plex.agents.custom.my.stash"
+    app = make_app({"provider": {"identifier": ident}}, plugins=[("s", Source({"k": 100}))])
+    client = await aiohttp_client(app)
+    root = (await (await client.get("/")).json())["MediaProvider"]
+    assert root["Types"][0]["Scheme"][0]["scheme"] == ident
+    mc = (await (await client.post("/library/metadata/matches", json={})).json())["MediaContainer"]
+    assert mc["identifier"] == ident
+    assert mc["Metadata"][0]["guid"] == f"{ident}://movie/k"
