@@ -60,6 +60,14 @@ def _serve(args: argparse.Namespace, app: web.Application) -> int:
     return 0
 
 
+def _log_to(app: web.Application, args: argparse.Namespace, stream: str) -> None:
+    """Apply ``[log]`` (or ``--log-level``/``--log-format``) and pick the stream."""
+    config = app[CONFIG].log
+    logs.configure(
+        level=args.log_level or config.level, fmt=args.log_format or config.format, stream=stream
+    )
+
+
 def _plugins(args: argparse.Namespace, app: web.Application) -> int:
     infos = app[PLUGINS].describe()
     if args.json:
@@ -139,15 +147,17 @@ def _core_commands() -> list[CliCommand]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    pre, _rest = _global_parser().parse_known_args(argv)
-    logs.configure(level=pre.log_level or "info", fmt=pre.log_format or "json")
+    pre, rest = _global_parser().parse_known_args(argv)
+    # A service's log is its output (stdout, for Docker); other commands keep stdout clean.
+    command = next((a for a in rest if not a.startswith("-")), None)
+    stream = "stdout" if command == "serve" else "stderr"
+    logs.configure(level=pre.log_level or "info", fmt=pre.log_format or "json", stream=stream)
     try:
         app = create_app(config_path=pre.config)
     except (ConfigError, PluginError) as exc:
         print(f"stash2plex: {exc}", file=sys.stderr)
         return 2
-    config = app[CONFIG]
-    logs.configure(level=pre.log_level or config.log.level, fmt=pre.log_format or config.log.format)
+    _log_to(app, pre, stream)
 
     parser = argparse.ArgumentParser(
         prog="stash2plex", parents=[_global_parser()], description=_global_parser().description

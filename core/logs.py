@@ -54,14 +54,15 @@ def _dumps(obj: Any, **_kw: Any) -> str:
 
 
 class _Stdout(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stdout`` is at emit time (pytest swaps it)."""
+    """Writes to whatever ``sys.stdout`` (or stderr) is at emit time (pytest swaps it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, target: str = "stdout") -> None:
+        self.target = target
         super().__init__()
 
     @property  # type: ignore[override]
     def stream(self) -> TextIO:
-        return sys.stdout
+        return sys.stderr if self.target == "stderr" else sys.stdout
 
     @stream.setter
     def stream(self, _value: TextIO) -> None:
@@ -78,13 +79,14 @@ _SHARED: list[Any] = [
 ]
 
 
-def configure(level: str = "info", fmt: str = "json") -> None:
+def configure(level: str = "info", fmt: str = "json", stream: str = "stdout") -> None:
     """Route structlog and the standard library through one renderer on stdout.
 
     Safe to call again (tests, the CLI after reading the config): it replaces the handler.
+    ``stream="stderr"`` keeps a command's own output on stdout clean.
     """
     if fmt == "console":
-        renderer: Any = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+        renderer: Any = structlog.dev.ConsoleRenderer(colors=False)
         tail: list[Any] = [redact_secrets, renderer]
     else:
         tail = [
@@ -96,7 +98,7 @@ def configure(level: str = "info", fmt: str = "json") -> None:
         foreign_pre_chain=_SHARED,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
     )
-    handler = _Stdout()
+    handler = _Stdout(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in list(root.handlers):

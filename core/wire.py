@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import enum
 import re
+import typing
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
 import orjson
+from cattrs.cols import list_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from .models import Wire
@@ -65,6 +67,21 @@ def make_converter() -> cattrs.Converter:
         conv.register_structure_hook(kind, _strict(kind))
     conv.register_structure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _structure_enum
+    )
+
+    def strict_list_factory(tp: Any, conv: cattrs.Converter) -> Any:
+        base = list_structure_factory(tp, conv)
+
+        def structure_list(value: Any, t: Any) -> Any:
+            # A bare string would otherwise become a list of its characters.
+            if not isinstance(value, list):
+                raise TypeError(f"expected a list, got {type(value).__name__} {value!r}")
+            return base(value, t)
+
+        return structure_list
+
+    conv.register_structure_hook_factory(
+        lambda t: typing.get_origin(t) is list, strict_list_factory
     )
 
     def structure_factory(cls: type) -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+
 from stash2plex import create_app, logs
 
 

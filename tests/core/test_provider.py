@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+
 from stash2plex import Candidate, Metadata, Unavailable, hookimpl
 
 IDENT = "tv.plex.agents.custom.stash2plex"

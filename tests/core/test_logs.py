@@ -1,0 +1,141 @@
+"""Logs: every line the served app prints is one JSON object with the agreed keys.
+
+Runs the real ``stash2plex serve`` in a subprocess on a free loopback port, makes
+requests, stops it with SIGTERM (as Docker does) and parses everything it printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+SITE = Path(__file__).parent / "data" / "site"
+RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _request(url: str, data: bytes | None = None) -> int:
+    req = urllib.request.Request(url, data=data, headers={"X-Request-ID": "req-" + str(len(url))})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+@pytest.fixture
+def served(tmp_path):
+    port = _free_port()
+    config = tmp_path / "stash2plex.toml"
+    config.write_text(
+        f'[server]\nhost = "127.0.0.1"\nport = {port}\ndata_dir = "{tmp_path / "data"}"\n'
+        '[plugins]\ndisable = ["fake_blocked", "stash_source", "path_regex"]\n'
+        '[provider]\nsigning_key = "s3cret-signing-key"\n',
+        encoding="utf-8",
+    )
+    env = {**os.environ, "PYTHONPATH": str(SITE), "STASH2PLEX_LOG__LEVEL": "debug"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stash2plex", "--config", str(config), "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            _request(base + "/healthz")
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("server did not start: " + proc.communicate()[1])
+    yield proc, base
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
+def test_every_line_is_json_and_sigterm_stops_cleanly(served):
+    proc, base = served
+    assert _request(base + "/") == 200
+    assert _request(base + "/library/metadata/matches", b'{"type": 1, "title": "x"}') == 200
+    assert _request(base + "/library/metadata/matches", b'{"type": 1, "title": "crash"}') == 200
+    assert _request(base + "/library/metadata/matches", b"{oops") == 400
+    assert _request(base + "/library/metadata/nope-1") == 404
+    assert _request(base + "/crash") == 500
+    assert _request(base + "/?apikey=leaky-key&X-Plex-Token=leaky-token") == 200
+
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert time.monotonic() - started < 10, "must stop within Docker's grace period"
+    assert proc.returncode == 0, err
+
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines, "the server printed nothing"
+    records = []
+    for line in lines:
+        record = json.loads(line)  # every line, no exceptions
+        assert isinstance(record, dict)
+        for key in ("ts", "level", "event", "logger"):
+            assert key in record, (key, line)
+        assert RFC3339_UTC.match(record["ts"]), record["ts"]
+        assert record["level"] in {"debug", "info", "warning", "error", "critical"}
+        records.append(record)
+
+    access = [r for r in records if r["logger"] == "aiohttp.access"]
+    assert len(access) >= 8
+    for r in access:
+        assert {"method", "path", "status", "duration_ms", "request_id"} <= set(r)
+    assert {(r["method"], r["path"], r["status"]) for r in access} >= {
+        ("GET", "/", 200),
+        ("POST", "/library/metadata/matches", 400),
+        ("GET", "/crash", 500),
+    }
+
+    crash = [r for r in records if r["event"] == "request.failed"]
+    assert crash and crash[0]["request_id"].startswith("req-")
+    assert "deliberate crash" in json.dumps(crash[0]["exception"])
+
+    hook_failed = [r for r in records if r["event"] == "plugin.hook_failed"]
+    assert hook_failed and hook_failed[0]["plugin"] == "fake_crash"
+
+    load_failed = [r for r in records if r["event"] == "plugin.load_failed"]
+    assert load_failed and load_failed[0]["distribution"] == "stash2plex-fakeplugins"
+
+    # Secrets never reach the log, whoever logged them.
+    assert "leaky-key" not in out and "leaky-token" not in out
+    assert "s3cret-signing-key" not in out
+    assert "Traceback" not in out
+
+
+def test_console_format_for_humans(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "stash2plex", "--log-format", "console", "plugins"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SITE)},
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "plugin.load_failed" in done.stderr
+    assert not done.stderr.lstrip().startswith("{")
