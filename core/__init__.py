@@ -42,6 +42,8 @@ from .models import (  # noqa: E402
     Role,
     Tag,
 )
+from .signing import signed_url  # noqa: E402
+from .signing import verify as verify_signature  # noqa: E402
 
 __all__ = [
     "CONFIG",
@@ -70,4 +72,6 @@ __all__ = [
     "public_base_url",
     "run_in_background",
     "secret",
+    "signed_url",
+    "verify_signature",
 ]

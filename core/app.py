@@ -27,7 +27,8 @@ CONFIG = web.AppKey("stash2plex.config", Config)
 HOOKS = web.AppKey("stash2plex.hooks", Hooks)
 PLUGINS = web.AppKey("stash2plex.plugins", PluginSet)
 BACKGROUND = web.AppKey("stash2plex.background", set)
-STARTED = web.AppKey("stash2plex.started", dict)
+#: Mutable runtime state of the core (start time, signing key), filled after start-up.
+RUNTIME = web.AppKey("stash2plex.runtime", dict)
 
 #: The external base URL of the request being served (for building absolute URLs).
 _REQUEST_BASE: contextvars.ContextVar[str] = contextvars.ContextVar("stash2plex_base", default="")
@@ -80,7 +81,7 @@ def create_app(
     app[PLUGINS] = pset
     app[HOOKS] = hooks
     app[BACKGROUND] = set()
-    app[STARTED] = {}
+    app[RUNTIME] = {}
     hooks.app = app
     app.cleanup_ctx.append(_core_lifetime)
     app.add_routes(core_routes())
@@ -94,7 +95,7 @@ def create_app(
 async def _core_lifetime(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    app[STARTED]["at"] = asyncio.get_running_loop().time()
+    app[RUNTIME]["started_at"] = asyncio.get_running_loop().time()
     log.info(
         "provider.starting",
         identifier=config.provider.identifier,
@@ -108,7 +109,7 @@ async def _core_lifetime(app: web.Application) -> AsyncIterator[None]:
         _done, still = await asyncio.wait(pending, timeout=2)
         for task in still:
             task.cancel()
-    app[STARTED].clear()
+    app[RUNTIME].pop("started_at", None)
 
 
 def run_in_background(app: web.Application, coro: Awaitable[Any], name: str) -> None:

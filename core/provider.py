@@ -20,7 +20,7 @@ from .app import (
     CONFIG,
     HOOKS,
     PLUGINS,
-    STARTED,
+    RUNTIME,
     error_response,
     run_in_background,
 )
@@ -233,7 +233,7 @@ async def sub_resource(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     app = request.app
-    started = bool(app[STARTED])
+    started = "started_at" in app[RUNTIME]
     reports = await app[HOOKS].health()
     ready = started and all(report.ready for _name, report in reports)
     failed = [i.name for i in app[PLUGINS].describe() if i.status == "failed"]

@@ -1,0 +1,58 @@
+"""HMAC-signed URLs, so a public hostname can expose the image routes and nothing else.
+
+Plex stores the image URLs it is given and Plex's image service fetches them later, from
+outside the LAN (PMS 1.43.5+ refuses private addresses). A signed URL is stable (the same
+path always gets the same signature) and cannot be forged to reach any other resource.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from aiohttp import web
+
+from .app import CONFIG, RUNTIME, public_base_url
+
+KEY_FILE = "signing.key"
+
+
+def _key(app: web.Application) -> bytes:
+    runtime = app[RUNTIME]
+    if "signing_key" in runtime:
+        return runtime["signing_key"]
+    configured = app[CONFIG].provider.signing_key
+    key = configured.encode() if configured else _stored_key(app[CONFIG].data_dir / KEY_FILE)
+    runtime["signing_key"] = key
+    return key
+
+
+def _stored_key(path: Path) -> bytes:
+    """One random key per installation, kept so URLs Plex stored stay valid on restart."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key)
+        return key
+
+
+def signature(app: web.Application, path: str) -> str:
+    digest = hmac.new(_key(app), path.encode(), hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def signed_url(app: web.Application, path: str) -> str:
+    """An absolute URL for ``path`` (which starts with ``/``), signed."""
+    return f"{public_base_url(app)}{path}?sig={signature(app, path)}"
+
+
+def verify(app: web.Application, path: str, sig: str) -> bool:
+    return hmac.compare_digest(signature(app, path), sig or "")
