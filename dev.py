@@ -41,7 +41,7 @@ def _install(extras: str) -> None:
         print(f"creating {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "--upgrade", "pip", "setuptools>=70.1"], check=True)
+    subprocess.run([*pip, "--upgrade", "pip", "setuptools>=77"], check=True)
     targets = [f"{ROOT}[{extras}]" if extras else str(ROOT)]
     targets += [str(p) for p in _projects()[1:]]
     args = [*pip]
