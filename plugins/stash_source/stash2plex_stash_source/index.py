@@ -1,0 +1,1114 @@
+"""The local scene index: every Stash scene's matching keys in an embedded SQLite file.
+
+A Plex scan sends hundreds of match requests at once, and Stash is itself a SQLite-backed
+server that locks under load, so matching never asks Stash: it reads this index. The index
+is filled from Stash in pages (:meth:`SceneIndex.build`), kept current by ``updated_at``
+(:meth:`SceneIndex.refresh`) and swept for deletions (:meth:`SceneIndex.sweep`). It
+survives restarts, so matching works from the first request and while Stash is down.
+
+Two connections:
+
+* a **writer**, used only from one dedicated worker thread so SQLite work never blocks the
+  event loop and writes are strictly ordered (a cancelled build's rollback cannot overtake
+  its own inserts);
+* a **reader**, used synchronously in the event loop by the lookups. Each lookup is one
+  indexed statement of a few rows, tens of microseconds: cheaper than a thread hop. WAL
+  mode means the reader never waits for the writer and never sees a half-written build.
+
+Strings used for matching are compared after NFC normalisation (macOS hands out NFD
+names) and, where case-insensitive, ``str.casefold``. No lookup uses SQL ``LIKE``: its
+``_``/``%`` wildcards are the trap Stash's own path filter falls into.
+
+``updated_at`` caveat: Stash compares it as text in the server's local offset. The
+watermark is therefore always a string Stash returned, moved back by a margin covering the
+previous sync's own duration plus ``overlap_s``. A daylight-saving change that moves the
+server's offset back can still hide up to an hour of edits from :meth:`refresh`; a
+periodic :meth:`build` (seconds for 100k scenes) is the safety net for that and for edits
+that do not touch a scene's ``updated_at`` (file moves, studio renames).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import re
+import sqlite3
+import threading
+import time
+import unicodedata
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import orjson
+import structlog
+from attrs import define
+
+from . import queries
+from .client import StashBadResponse, StashClient
+
+__all__ = ["SCHEMA_VERSION", "IndexedFile", "IndexedScene", "SceneIndex", "fold", "nfc"]
+
+log = structlog.get_logger("stash2plex.stash_source")
+
+T = TypeVar("T")
+
+#: Bump when the table layout changes: an index with another version is dropped and
+#: rebuilt from Stash (it is a cache; nothing in it is precious).
+SCHEMA_VERSION: Final = 1
+#: ``index.build.progress`` is logged every this many pages.
+PROGRESS_EVERY_PAGES: Final = 10
+#: search() ranks by words found in at most this many scenes; commoner words are too vague
+#: to be worth ranking (it runs in the event loop).
+_FTS_RANK_CAP: Final = 1000
+
+ProgressCallback = Callable[[int, int | None], Awaitable[None] | None]
+
+_SEP_RE = re.compile(r"[\\/]+")
+_WORD_RE = re.compile(r"\w+")
+_YEAR_RE = re.compile(r"^\d{4}")
+
+
+def nfc(text: str) -> str:
+    """NFC form of ``text`` (cheap when it already is: the common case)."""
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
+def fold(text: str) -> str:
+    """The case-insensitive matching key: NFC, then Unicode case folding."""
+    return nfc(nfc(text).casefold())
+
+
+def _components(folded_path: str) -> list[str]:
+    # Stash paths use the Stash host's separator; accept both so a Windows Stash works.
+    return [c for c in _SEP_RE.split(folded_path) if c]
+
+
+# --- records ----------------------------------------------------------------------------
+
+
+@define(frozen=True, slots=True)
+class IndexedFile:
+    """One file of a scene as the index knows it. ``position`` 0 is the primary file.
+    ``path`` and ``basename`` are exactly as Stash reported them."""
+
+    path: str
+    basename: str
+    size: int | None
+    duration: float | None
+    oshash: str | None
+    position: int
+
+
+@define(frozen=True, slots=True)
+class IndexedScene:
+    """One scene's matching keys. ``files`` is ordered by position (primary first)."""
+
+    id: int
+    title: str | None
+    date: str | None
+    code: str | None
+    studio: str | None
+    organized: bool
+    has_stash_id: bool
+    files: list[IndexedFile]
+    studio_id: int | None = None
+    updated_at: str | None = None
+
+    @property
+    def primary(self) -> IndexedFile | None:
+        return self.files[0] if self.files else None
+
+
+# --- SQL --------------------------------------------------------------------------------
+
+_DDL = [
+    """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS scenes (
+        id INTEGER PRIMARY KEY,
+        title TEXT,
+        date TEXT,
+        code TEXT,
+        studio_id INTEGER,
+        studio TEXT,
+        organized INTEGER NOT NULL DEFAULT 0,
+        has_stash_id INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT
+    )""",
+    # Clustered by scene, so a scene's files are one contiguous b-tree range; every
+    # secondary index below carries (scene_id, position), which makes the "which scenes
+    # have this key" sub-queries index-only.
+    """CREATE TABLE IF NOT EXISTS files (
+        scene_id INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        path_fold TEXT NOT NULL,
+        basename TEXT NOT NULL,
+        basename_fold TEXT NOT NULL,
+        size INTEGER,
+        duration REAL,
+        oshash TEXT,
+        PRIMARY KEY (scene_id, position)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS files_oshash ON files (oshash)",
+    "CREATE INDEX IF NOT EXISTS files_basename_fold ON files (basename_fold)",
+    "CREATE INDEX IF NOT EXISTS files_path_fold ON files (path_fold)",
+    "CREATE INDEX IF NOT EXISTS files_path ON files (path)",
+    "CREATE INDEX IF NOT EXISTS scenes_date ON scenes (date)",
+]
+_FTS_DDL = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS scenes_fts USING fts5("
+    "title, studio, code, tokenize = 'unicode61 remove_diacritics 2')"
+)
+
+_SELECT = """
+SELECT s.id, s.title, s.date, s.code, s.studio, s.organized, s.has_stash_id, s.studio_id,
+       s.updated_at, f.position, f.path, f.basename, f.size, f.duration, f.oshash
+"""
+_SQL_GET = (
+    _SELECT
+    + """
+FROM scenes s LEFT JOIN files f ON f.scene_id = s.id
+WHERE s.id = ?
+ORDER BY f.position
+"""
+)
+_SQL_BY_OSHASH = (
+    _SELECT
+    + """
+FROM scenes s LEFT JOIN files f ON f.scene_id = s.id
+WHERE s.id IN (SELECT scene_id FROM files WHERE oshash = ?)
+ORDER BY s.id, f.position
+"""
+)
+# The lookups by a file key also say which file matched (the trailing column), so the
+# caller gets the scene with all its files plus the hit. path_fold rides along for the
+# suffix comparison, already folded.
+_SQL_BY_BASENAME = (
+    _SELECT
+    + """, f.basename_fold = ? AS hit, f.path_fold
+FROM scenes s JOIN files f ON f.scene_id = s.id
+WHERE s.id IN (SELECT scene_id FROM files WHERE basename_fold = ?)
+ORDER BY s.id, f.position
+"""
+)
+_SQL_BY_PATH = (
+    _SELECT
+    + """, f.path = ? AS hit
+FROM scenes s JOIN files f ON f.scene_id = s.id
+WHERE s.id IN (SELECT scene_id FROM files WHERE path = ?)
+ORDER BY s.id, f.position
+"""
+)
+# Case-sensitive lookups after NFC also go through path_fold: a path stored in NFD (a file
+# created on macOS) has an NFC fold, so it is found there and then compared exactly.
+_SQL_BY_PATH_FOLD = (
+    _SELECT
+    + """, f.path_fold = ? AS hit, f.path_fold
+FROM scenes s JOIN files f ON f.scene_id = s.id
+WHERE s.id IN (SELECT scene_id FROM files WHERE path_fold = ?)
+ORDER BY s.id, f.position
+"""
+)
+_SQL_BY_IDS = (
+    _SELECT
+    + """
+FROM scenes s LEFT JOIN files f ON f.scene_id = s.id
+WHERE s.id IN (SELECT value FROM json_each(?))
+ORDER BY s.id, f.position
+"""
+)
+
+_SQL_PAGE = (
+    _SELECT
+    + """
+FROM scenes s LEFT JOIN files f ON f.scene_id = s.id
+WHERE s.id IN (SELECT id FROM scenes WHERE id > ? ORDER BY id LIMIT ?)
+ORDER BY s.id, f.position
+"""
+)
+
+_INSERT_SCENE = """
+INSERT INTO scenes (id, title, date, code, studio_id, studio, organized, has_stash_id, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    title = excluded.title, date = excluded.date, code = excluded.code,
+    studio_id = excluded.studio_id, studio = excluded.studio, organized = excluded.organized,
+    has_stash_id = excluded.has_stash_id, updated_at = excluded.updated_at
+"""
+_INSERT_FILE = """
+INSERT INTO files (scene_id, position, path, path_fold, basename, basename_fold, size,
+                   duration, oshash)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+SceneRow = tuple[int, str | None, str | None, str | None, int | None, str | None, int, int, Any]
+FileRow = tuple[int, int, str, str, str, str, Any, Any, str | None]
+
+
+def _scene_rows(scene: dict[str, Any]) -> tuple[SceneRow, list[FileRow]]:
+    """Stash's GraphQL scene (as selected by the index queries) as table rows."""
+    sid = int(scene["id"])
+    studio = scene.get("studio") or None
+    row: SceneRow = (
+        sid,
+        scene.get("title") or None,
+        scene.get("date") or None,
+        scene.get("code") or None,
+        int(studio["id"]) if studio else None,
+        studio.get("name") if studio else None,
+        1 if scene.get("organized") else 0,
+        1 if scene.get("stash_ids") else 0,
+        scene.get("updated_at"),
+    )
+    files: list[FileRow] = []
+    for position, f in enumerate(scene.get("files") or ()):
+        path = f["path"]
+        basename = f.get("basename") or _SEP_RE.split(path)[-1]
+        oshash = f.get("oshash")
+        if oshash is None:
+            # Tolerate a selection of fingerprints{type value} instead of the alias.
+            oshash = next(
+                (fp["value"] for fp in f.get("fingerprints") or () if fp["type"] == "oshash"),
+                None,
+            )
+        files.append(
+            (
+                sid,
+                position,
+                path,
+                fold(path),
+                basename,
+                fold(basename),
+                f.get("size"),
+                f.get("duration"),
+                oshash.lower() if oshash else None,
+            )
+        )
+    return row, files
+
+
+def shift_timestamp(stamp: str, seconds: float) -> str:
+    """``stamp`` moved by ``seconds``, written the way Stash wrote it (same offset, same
+    ``Z``, same precision), so Stash's string comparison still orders it correctly.
+    A stamp that does not parse is returned unchanged (no margin beats a wrong one)."""
+    try:
+        parsed = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    moved = parsed + timedelta(seconds=seconds)
+    frac = re.search(r"T\d\d:\d\d:\d\d\.(\d+)", stamp)
+    if frac is None:
+        text = moved.isoformat(timespec="seconds")
+    elif len(frac.group(1)) <= 3:
+        text = moved.isoformat(timespec="milliseconds")
+    else:
+        text = moved.isoformat(timespec="microseconds")
+    if stamp[-1:] in ("Z", "z") and text.endswith("+00:00"):
+        text = text[:-6] + stamp[-1]
+    return text
+
+
+# --- the index --------------------------------------------------------------------------
+
+
+class SceneIndex:
+    """The persistent scene index at ``path`` (created if missing).
+
+    :param overlap_s: how far before the watermark each :meth:`refresh` starts, on top of
+        the previous sync's duration: clock skew between Stash's writes and its clock, and
+        edits committed while the previous sync was paging.
+    """
+
+    def __init__(self, path: Path, *, overlap_s: float = 300.0) -> None:
+        self.path = Path(path)
+        self.overlap_s = overlap_s
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scene-index")
+        self._lock = asyncio.Lock()
+        self._fts = _fts5_available()
+        try:
+            self._w = self._open_writer()
+        except sqlite3.DatabaseError as exc:
+            # A corrupt or foreign file: the index is a cache, so start over.
+            log.warning("index.reset", path=str(self.path), reason=str(exc))
+            self._remove_files()
+            self._w = self._open_writer()
+        # One read connection per thread: lookups normally run in the event loop, but a
+        # caller may also use them from worker threads (bulk gap detection), and a
+        # sqlite3 connection must not run statements from two threads at once.
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+        self._r  # noqa: B018 - open the event loop's reader now, not on the first match
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def _open_writer(self) -> sqlite3.Connection:
+        w = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            w.execute("PRAGMA journal_mode = WAL")
+            w.execute("PRAGMA synchronous = NORMAL")
+            w.execute("PRAGMA temp_store = MEMORY")
+            w.execute("PRAGMA cache_size = -65536")
+            version = _user_version(w)
+            if version not in (0, SCHEMA_VERSION):
+                log.info("index.schema_reset", found=version, wanted=SCHEMA_VERSION)
+                _drop_all(w)
+            w.execute("BEGIN IMMEDIATE")
+            for ddl in _DDL:
+                w.execute(ddl)
+            if self._fts:
+                w.execute(_FTS_DDL)
+            w.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            w.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+            w.execute("COMMIT")
+        except BaseException:
+            w.close()
+            raise
+        return w
+
+    @property
+    def _r(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise RuntimeError("SceneIndex is closed")
+            conn = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, cached_statements=64
+            )
+            conn.execute("PRAGMA query_only = ON")
+            # Memory-mapped reads skip a syscall and a copy per page: the lookups' hot path.
+            conn.execute("PRAGMA mmap_size = 268435456")
+            conn.execute("PRAGMA cache_size = -32768")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def _remove_files(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{self.path}{suffix}").unlink()
+
+    def close(self) -> None:
+        """Close every connection and the writer thread (waits for a running write)."""
+        self._closed = True
+        self._executor.shutdown(wait=True)
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for conn in readers:
+            conn.close()
+        self._local = threading.local()
+        self._w.close()
+
+    def __enter__(self) -> SceneIndex:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # --- state --------------------------------------------------------------------------
+
+    def _meta(self) -> dict[str, str]:
+        return dict(self._r.execute("SELECT key, value FROM meta").fetchall())
+
+    @property
+    def ready(self) -> bool:
+        """True once a full build has completed (now or in an earlier run)."""
+        return "built_at" in self._meta()
+
+    @property
+    def watermark(self) -> str | None:
+        return self._meta().get("watermark")
+
+    def stats(self) -> dict[str, Any]:
+        """For ``/healthz``: sizes and ages, from the meta table (no table scan)."""
+        meta = self._meta()
+        built = _float(meta.get("built_at"))
+        refreshed = _float(meta.get("refreshed_at"))
+        latest = refreshed or built
+        return {
+            "scenes": int(meta.get("scenes", 0)),
+            "files": int(meta.get("files", 0)),
+            "built_at": built,
+            "refreshed_at": refreshed,
+            "swept_at": _float(meta.get("swept_at")),
+            "age_s": None if latest is None else max(0.0, time.time() - latest),
+            "watermark": meta.get("watermark"),
+        }
+
+    # --- build --------------------------------------------------------------------------
+
+    async def build(
+        self,
+        client: StashClient,
+        page_size: int = 1000,
+        progress: ProgressCallback | None = None,
+    ) -> int:
+        """Replace the index with every scene in Stash; returns the number of scenes.
+
+        Keyset pages sorted by id; the next page is fetched while the current one is
+        written. Everything happens in one write transaction, so readers keep seeing the
+        old index until the new one is complete, and a failure leaves the old one intact.
+        """
+        async with self._lock:
+            return await self._build_locked(client, page_size, progress)
+
+    async def _build_locked(
+        self, client: StashClient, page_size: int, progress: ProgressCallback | None
+    ) -> int:
+        started = time.monotonic()
+        fetch: asyncio.Task[dict[str, Any]] | None = None
+        done = pages = 0
+        total: int | None = None
+        newest: str | None = None
+        try:
+            await self._write(self._begin_replace)
+            after = 0
+            fetch = asyncio.ensure_future(_scene_page(client, after, page_size))
+            while fetch is not None:
+                result = await fetch
+                fetch = None
+                scenes = result["scenes"]
+                if total is None and isinstance(result.get("count"), int):
+                    total = result["count"]
+                if not scenes:
+                    break
+                last = int(scenes[-1]["id"])
+                if last <= after:
+                    raise StashBadResponse(
+                        f"Stash returned scenes out of id order after id {after}: cannot page"
+                    )
+                after = last
+                if len(scenes) >= page_size:
+                    # Keyset paging only needs the last id: overlap the next round trip
+                    # with this page's SQLite work.
+                    fetch = asyncio.ensure_future(_scene_page(client, after, page_size))
+                page_newest = await self._write(self._insert_page, scenes)
+                if page_newest is not None and (newest is None or page_newest > newest):
+                    newest = page_newest
+                done += len(scenes)
+                pages += 1
+                if pages % PROGRESS_EVERY_PAGES == 0:
+                    elapsed = time.monotonic() - started
+                    log.info(
+                        "index.build.progress",
+                        done=done,
+                        total=total,
+                        pages=pages,
+                        rate=round(done / elapsed) if elapsed > 0 else None,
+                    )
+                if progress is not None:
+                    maybe = progress(done, total)
+                    if inspect.isawaitable(maybe):
+                        await maybe
+            duration = time.monotonic() - started
+            counts = await self._write(
+                self._finish_replace,
+                {
+                    "source": client.url,
+                    "watermark": newest,
+                    "margin_s": self.overlap_s + duration,
+                },
+            )
+        except BaseException:
+            if fetch is not None:
+                fetch.cancel()
+                with contextlib.suppress(BaseException):
+                    await fetch
+            await asyncio.shield(self._write(self._rollback))
+            raise
+        await self._write(self._checkpoint)
+        log.info(
+            "index.build.done",
+            scenes=counts[0],
+            files=counts[1],
+            pages=pages,
+            duration_s=round(time.monotonic() - started, 3),
+        )
+        return counts[0]
+
+    async def load(self, scenes: Iterable[dict[str, Any]], *, source: str = "") -> int:
+        """Replace the index with ``scenes`` given directly, in the shape the index queries
+        return (``id``, ``title``, ``files[{path, basename, size, duration, oshash}]``...).
+        For tests and tools; :meth:`build` is the way from Stash. Returns the scene count.
+        """
+        batch = list(scenes)
+        async with self._lock:
+            newest = max((s["updated_at"] for s in batch if s.get("updated_at")), default=None)
+            try:
+                await self._write(self._begin_replace)
+                await self._write(self._insert_page, batch)
+                counts = await self._write(
+                    self._finish_replace,
+                    {"source": source, "watermark": newest, "margin_s": self.overlap_s},
+                )
+            except BaseException:
+                await asyncio.shield(self._write(self._rollback))
+                raise
+        return counts[0]
+
+    def _begin_replace(self) -> None:
+        w = self._w
+        w.execute("BEGIN IMMEDIATE")
+        w.execute("DELETE FROM files")
+        w.execute("DELETE FROM scenes")
+        if self._fts:
+            # Dropped and filled in one statement at the end: much faster than per row.
+            w.execute("DROP TABLE IF EXISTS scenes_fts")
+
+    def _insert_page(self, scenes: list[dict[str, Any]]) -> str | None:
+        scene_rows: list[SceneRow] = []
+        file_rows: list[FileRow] = []
+        newest: str | None = None
+        for scene in scenes:
+            row, files = _scene_rows(scene)
+            scene_rows.append(row)
+            file_rows.extend(files)
+            stamp = row[8]
+            if stamp is not None and (newest is None or stamp > newest):
+                newest = stamp
+        # Stash never repeats an id within a keyset scan, but a refresh may re-deliver a
+        # scene; the upsert plus the files delete keep both paths idempotent.
+        self._w.executemany(_INSERT_SCENE, scene_rows)
+        self._w.executemany("DELETE FROM files WHERE scene_id = ?", [(r[0],) for r in scene_rows])
+        self._w.executemany(_INSERT_FILE, file_rows)
+        return newest
+
+    def _finish_replace(self, meta: dict[str, Any]) -> tuple[int, int]:
+        w = self._w
+        if self._fts:
+            w.execute(_FTS_DDL)
+            w.execute(
+                "INSERT INTO scenes_fts (rowid, title, studio, code) "
+                "SELECT id, title, studio, code FROM scenes"
+            )
+        now = time.time()
+        counts = self._store_counts()
+        self._set_meta({**meta, "built_at": now, "refreshed_at": now})
+        w.execute("COMMIT")
+        return counts
+
+    def _rollback(self) -> None:
+        if self._w.in_transaction:
+            self._w.execute("ROLLBACK")
+
+    def _checkpoint(self) -> None:
+        # Give the WAL's pages back to the main file and the disk after a large write.
+        with contextlib.suppress(sqlite3.OperationalError):
+            self._w.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _store_counts(self) -> tuple[int, int]:
+        scenes = self._w.execute("SELECT count(*) FROM scenes").fetchone()[0]
+        files = self._w.execute("SELECT count(*) FROM files").fetchone()[0]
+        self._set_meta({"scenes": scenes, "files": files})
+        return scenes, files
+
+    def _set_meta(self, values: dict[str, Any]) -> None:
+        self._w.executemany(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            [(k, None if v is None else str(v)) for k, v in values.items()],
+        )
+
+    # --- refresh ------------------------------------------------------------------------
+
+    async def refresh(self, client: StashClient, page_size: int = 1000) -> int:
+        """Apply every scene Stash changed since the watermark; returns how many rows
+        changed. Without a watermark (never built), or when the index was built from
+        another Stash URL, this is a :meth:`build`."""
+        meta = self._meta()
+        if meta.get("watermark") is None or meta.get("source") != client.url:
+            return await self.build(client, page_size)
+        async with self._lock:
+            return await self._refresh_locked(client, page_size)
+
+    async def _refresh_locked(self, client: StashClient, page_size: int) -> int:
+        started = time.monotonic()
+        meta = self._meta()
+        watermark = meta["watermark"]
+        margin = _float(meta.get("margin_s")) or self.overlap_s
+        since = shift_timestamp(watermark, -margin)
+        newest = watermark
+        changed = seen = 0
+        page = 1
+        while True:
+            data = await client.execute(
+                queries.SCENES_UPDATED_SINCE,
+                {"since": since, "page": page, "n": page_size},
+                "Stash2PlexScenesUpdatedSince",
+            )
+            scenes = _scenes_of(data)
+            if scenes:
+                seen += len(scenes)
+                page_changed, page_newest = await self._write(self._upsert_page, scenes)
+                changed += page_changed
+                if page_newest is not None and page_newest > newest:
+                    newest = page_newest
+            if len(scenes) < page_size:
+                break
+            page += 1
+        duration = time.monotonic() - started
+        await self._write(
+            self._finish_refresh,
+            {"watermark": newest, "margin_s": self.overlap_s + duration},
+        )
+        # Quiet when nothing changed: a refresh runs every minute or so.
+        (log.info if changed else log.debug)(
+            "index.refresh.done",
+            since=since,
+            seen=seen,
+            changed=changed,
+            duration_s=round(duration, 3),
+        )
+        return changed
+
+    def _upsert_page(self, scenes: list[dict[str, Any]]) -> tuple[int, str | None]:
+        """Write the scenes that differ from the stored ``(id, updated_at)``: the overlap
+        margin re-delivers scenes already applied, and those cost no write."""
+        w = self._w
+        fresh: dict[int, dict[str, Any]] = {}
+        for scene in scenes:
+            sid = int(scene["id"])
+            prev = fresh.get(sid)
+            if prev is None or (scene.get("updated_at") or "") >= (prev.get("updated_at") or ""):
+                fresh[sid] = scene
+        newest: str | None = None
+        todo: list[dict[str, Any]] = []
+        for sid, scene in fresh.items():
+            stamp = scene.get("updated_at")
+            if stamp is not None and (newest is None or stamp > newest):
+                newest = stamp
+            stored = w.execute("SELECT updated_at FROM scenes WHERE id = ?", (sid,)).fetchone()
+            if stored is None or stored[0] != stamp:
+                todo.append(scene)
+        if not todo:
+            return 0, newest
+        w.execute("BEGIN IMMEDIATE")
+        try:
+            self._insert_page(todo)
+            if self._fts:
+                ids = [(int(s["id"]),) for s in todo]
+                w.executemany("DELETE FROM scenes_fts WHERE rowid = ?", ids)
+                w.executemany(
+                    "INSERT INTO scenes_fts (rowid, title, studio, code) "
+                    "SELECT id, title, studio, code FROM scenes WHERE id = ?",
+                    ids,
+                )
+            self._store_counts()
+            w.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        return len(todo), newest
+
+    def _finish_refresh(self, meta: dict[str, Any]) -> None:
+        w = self._w
+        w.execute("BEGIN IMMEDIATE")
+        self._set_meta({**meta, "refreshed_at": time.time()})
+        w.execute("COMMIT")
+
+    # --- sweep --------------------------------------------------------------------------
+
+    async def sweep(self, client: StashClient, page_size: int = 5000) -> int:
+        """Delete scenes Stash no longer has (deletions never show in ``updated_at``);
+        returns how many were removed.
+
+        Only ids up to the highest id Stash listed are candidates: a scene added after the
+        listing ended (and already indexed by a refresh) is not mistaken for a deleted one.
+        The same rule means an empty answer deletes nothing: emptying Stash entirely shows
+        up at the next :meth:`build`, never because one listing came back blank.
+        """
+        if self._meta().get("source") != client.url:
+            log.info("index.sweep.skipped", reason="index not built from this Stash")
+            return 0
+        async with self._lock:
+            started = time.monotonic()
+            live: set[int] = set()
+            after = 0
+            while True:
+                data = await client.execute(
+                    queries.SCENE_IDS_PAGE,
+                    {"after": after, "n": page_size},
+                    "Stash2PlexSceneIdsPage",
+                )
+                ids = [int(s["id"]) for s in _scenes_of(data)]
+                if not ids:
+                    break
+                if ids[-1] <= after:
+                    raise StashBadResponse(
+                        f"Stash returned scene ids out of order after id {after}: cannot page"
+                    )
+                live.update(ids)
+                after = ids[-1]
+                if len(ids) < page_size:
+                    break
+            removed = await self._write(self._delete_missing, live, after)
+            (log.info if removed else log.debug)(
+                "index.sweep.done",
+                live=len(live),
+                removed=removed,
+                duration_s=round(time.monotonic() - started, 3),
+            )
+            return removed
+
+    def _delete_missing(self, live: set[int], upto: int) -> int:
+        w = self._w
+        stored = w.execute("SELECT id FROM scenes WHERE id <= ?", (upto,)).fetchall()
+        gone = [(sid,) for (sid,) in stored if sid not in live]
+        w.execute("BEGIN IMMEDIATE")
+        try:
+            if gone:
+                w.executemany("DELETE FROM files WHERE scene_id = ?", gone)
+                w.executemany("DELETE FROM scenes WHERE id = ?", gone)
+                if self._fts:
+                    w.executemany("DELETE FROM scenes_fts WHERE rowid = ?", gone)
+                self._store_counts()
+            self._set_meta({"swept_at": time.time()})
+            w.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        return len(gone)
+
+    # --- lookups (synchronous, read-only, in the event loop) ---------------------------
+
+    def get(self, scene_id: int) -> IndexedScene | None:
+        """The scene with this Stash id, or None."""
+        scenes = _collect(self._r.execute(_SQL_GET, (scene_id,)))
+        return scenes[0] if scenes else None
+
+    def get_many(self, scene_ids: Iterable[int]) -> list[IndexedScene]:
+        """The scenes among ``scene_ids`` that exist, ordered by id."""
+        ids = [int(i) for i in scene_ids]
+        if not ids:
+            return []
+        return _collect(self._r.execute(_SQL_BY_IDS, (orjson.dumps(ids).decode(),)))
+
+    def iter_scenes(self, batch: int = 1000) -> Iterator[IndexedScene]:
+        """Every scene, by id, in batches: bounded memory and no long read transaction
+        (each batch is its own statement), for bulk work such as gap detection. Run it in
+        a worker thread for large libraries: 100k scenes take about a second."""
+        after = -1
+        while True:
+            rows = self._r.execute(_SQL_PAGE, (after, batch)).fetchall()
+            if not rows:
+                return
+            scenes = _collect(rows)
+            yield from scenes
+            after = scenes[-1].id
+
+    def by_oshash(self, oshash: str) -> list[IndexedScene]:
+        """Scenes with a file of this oshash (duplicates give several), ordered by id."""
+        return _collect(self._r.execute(_SQL_BY_OSHASH, (oshash.strip().lower(),)))
+
+    def by_path(self, path: str, *, case_sensitive: bool = True) -> list[IndexedScene]:
+        """Scenes with a file at exactly this Stash-side path (after NFC normalisation of
+        both sides; ``case_sensitive=False`` also folds case)."""
+        if not case_sensitive:
+            key = fold(path)
+            return [s for s, _f in self._hits(_SQL_BY_PATH_FOLD, key)]
+        want = nfc(path)
+        # The raw-path index answers the common case (Stash path already NFC) directly.
+        found = self._hits(_SQL_BY_PATH, want)
+        if found:
+            return [s for s, _f in found]
+        # A path stored in another normal form (NFD from macOS): find it by its fold, then
+        # insist on exact equality after NFC.
+        out: list[IndexedScene] = []
+        for scene, hit in self._hits(_SQL_BY_PATH_FOLD, fold(path)):
+            if nfc(hit.path) == want and (not out or out[-1].id != scene.id):
+                out.append(scene)
+        return out
+
+    def by_basename(self, name: str) -> list[tuple[IndexedScene, IndexedFile]]:
+        """Every file with this basename (case-insensitive, NFC), with its scene."""
+        return self._hits(_SQL_BY_BASENAME, fold(name))
+
+    def suffix_candidates(
+        self, components: Sequence[str]
+    ) -> list[tuple[IndexedScene, IndexedFile, int]]:
+        """Files sharing the last component (the basename) with ``components``, each with
+        the number of trailing components the two paths share (at least 1; compared
+        case-folded and NFC). Sorted by that number, longest first, then by scene id."""
+        wanted = [fold(c) for c in components if c and c not in ("/", "\\")]
+        if not wanted:
+            return []
+        rows = self._r.execute(_SQL_BY_BASENAME, (wanted[-1], wanted[-1])).fetchall()
+        out: list[tuple[IndexedScene, IndexedFile, int]] = []
+        for scene, hit, path_fold in _collect_hits(rows, with_fold=True):
+            have = _components(path_fold)
+            shared = 0
+            for a, b in zip(reversed(have), reversed(wanted), strict=False):
+                if a != b:
+                    break
+                shared += 1
+            if shared:
+                out.append((scene, hit, shared))
+        out.sort(key=lambda t: (-t[2], t[0].id, t[1].position))
+        return out
+
+    def _hits(self, sql: str, key: str) -> list[tuple[IndexedScene, IndexedFile]]:
+        rows = self._r.execute(sql, (key, key)).fetchall()
+        return [(s, f) for s, f, _p in _collect_hits(rows, with_fold=sql is not _SQL_BY_PATH)]
+
+    def search(
+        self,
+        title: str | None = None,
+        year: int | None = None,
+        date: str | None = None,
+        studio: str | None = None,
+        limit: int = 20,
+    ) -> list[IndexedScene]:
+        """Scenes resembling a title / date / studio, best first: the last rung of the
+        match ladder, so results are candidates to score, not answers.
+
+        Text relevance (SQLite FTS5 over title, studio and code, BM25-ranked) decides the
+        pool; candidates whose date, year or studio also agree come first. Without a
+        title, scenes on that date (or in that year) are listed. Always bounded by
+        ``limit``.
+        """
+        limit = max(0, min(int(limit), 500))
+        if limit == 0:
+            return []
+        title_words = _words(title)
+        pool: list[int]
+        if title_words:
+            # The studio is not part of the text query: it often differs in spelling
+            # between Plex and Stash, so it only promotes candidates (below).
+            pool = self._text_pool(title_words, max(limit * 3, 30))
+        elif date or year:
+            pool = self._date_pool(date, year, max(limit * 3, 30))
+        elif studio:
+            pool = self._text_pool(_words(studio), max(limit * 3, 30), column="studio")
+        else:
+            return []
+        if not pool:
+            return []
+        want_year = str(year) if year else (date[:4] if date and _YEAR_RE.match(date) else None)
+        want_studio = fold(studio) if studio else None
+
+        def agreement(row: tuple[int, str | None, str | None]) -> int:
+            _id, scene_date, scene_studio = row
+            score = 0
+            if date and scene_date == date:
+                score += 2
+            elif want_year and scene_date and scene_date.startswith(want_year):
+                score += 1
+            if want_studio and scene_studio and fold(scene_studio) == want_studio:
+                score += 2
+            return score
+
+        # Score the pool on three columns, then build records only for the winners.
+        rows = {
+            r[0]: r
+            for r in self._r.execute(
+                "SELECT id, date, studio FROM scenes WHERE id IN (SELECT value FROM json_each(?))",
+                (orjson.dumps(pool).decode(),),
+            )
+        }
+        ranked = [rows[i] for i in pool if i in rows]
+        # sort() is stable: within one agreement level, text relevance order stays.
+        ranked.sort(key=lambda r: -agreement(r))
+        top = [r[0] for r in ranked[:limit]]
+        by_id = {s.id: s for s in self.get_many(top)}
+        return [by_id[i] for i in top if i in by_id]
+
+    def _text_pool(self, words: list[str], n: int, column: str | None = None) -> list[int]:
+        words = list(dict.fromkeys(words))[:8]
+        if self._fts:
+            scope = f"{column} : " if column else ""
+
+            def expr(ws: list[str], op: str = " ") -> str:
+                # Every word quoted, so FTS5 syntax in a title (AND, NOT, *, ") is just text.
+                return scope + "(" + op.join('"' + w.replace('"', '""') + '"' for w in ws) + ")"
+
+            # A word found in a large share of the library ("the", a studio name) says
+            # little and would make BM25 rank tens of thousands of rows in the event loop,
+            # so rank by the selective words: all of them first, then any of the rarest.
+            counts = {w: self._fts_count(expr([w])) for w in words}
+            rare = sorted((w for w in words if 0 < counts[w] <= _FTS_RANK_CAP), key=counts.get)
+            if not rare:
+                if not any(counts.values()):
+                    return []
+                # Only vague words: scenes with the first two of them, unranked. Bounded
+                # work, and the match ladder scores such candidates low anyway.
+                common = [w for w in words if counts[w]][:2]
+                return self._fts_ids(expr(common), n, ranked=False)
+            pool = self._fts_ids(expr(rare), n, ranked=True)
+            if len(pool) < n and len(rare) > 1:
+                seen = set(pool)
+                extra = self._fts_ids(expr(rare[:4], " OR "), n, ranked=True)
+                pool += [i for i in extra if i not in seen]
+            return pool[:n]
+        # No FTS5 in this SQLite: a bounded scan with instr() (no LIKE wildcards), ranked
+        # by how many of the words occur.
+        cols = (
+            f"lower(coalesce({column}, ''))"
+            if column
+            else (
+                "lower(coalesce(title, '') || ' ' || coalesce(studio, '') || ' ' || "
+                "coalesce(code, ''))"
+            )
+        )
+        hits = " + ".join(f"(instr({cols}, ?) > 0)" for _ in words)
+        rows = self._r.execute(
+            f"SELECT id, {hits} AS n FROM scenes WHERE n > 0 ORDER BY n DESC, id LIMIT ?",
+            (*words, n),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def _fts_count(self, expr: str) -> int:
+        """How many scenes match, counting no further than the cap (bounded cost)."""
+        return self._r.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM scenes_fts WHERE scenes_fts MATCH ? LIMIT ?)",
+            (expr, _FTS_RANK_CAP + 1),
+        ).fetchone()[0]
+
+    def _fts_ids(self, expr: str, n: int, *, ranked: bool) -> list[int]:
+        sql = "SELECT rowid FROM scenes_fts WHERE scenes_fts MATCH ? "
+        if ranked:
+            sql += "ORDER BY bm25(scenes_fts, 10.0, 2.0, 5.0) "
+        return [r[0] for r in self._r.execute(sql + "LIMIT ?", (expr, n)).fetchall()]
+
+    def _date_pool(self, date: str | None, year: int | None, n: int) -> list[int]:
+        if date:
+            rows = self._r.execute(
+                "SELECT id FROM scenes WHERE date = ? ORDER BY id LIMIT ?", (date, n)
+            ).fetchall()
+            if rows or not year:
+                return [r[0] for r in rows]
+        y = int(year) if year else int(date[:4]) if date and _YEAR_RE.match(date) else None
+        if y is None:
+            return []
+        # Dates are "YYYY", "YYYY-MM" or "YYYY-MM-DD": all sort between these two strings.
+        rows = self._r.execute(
+            "SELECT id FROM scenes WHERE date >= ? AND date < ? LIMIT ?",
+            (f"{y:04d}", f"{y + 1:04d}", n),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+async def _scene_page(client: StashClient, after: int, n: int) -> dict[str, Any]:
+    data = await client.execute(queries.SCENE_PAGE, {"after": after, "n": n}, "Stash2PlexScenePage")
+    result = data.get("findScenes")
+    if not isinstance(result, dict) or not isinstance(result.get("scenes"), list):
+        raise StashBadResponse("Stash answered findScenes without a scenes list")
+    return result
+
+
+def _scenes_of(data: dict[str, Any]) -> list[dict[str, Any]]:
+    result = data.get("findScenes")
+    if not isinstance(result, dict) or not isinstance(result.get("scenes"), list):
+        raise StashBadResponse("Stash answered findScenes without a scenes list")
+    return result["scenes"]
+
+
+def _collect(rows: Iterable[tuple[Any, ...]]) -> list[IndexedScene]:
+    """Rows of ``_SELECT`` (ordered by scene) as scenes with their files."""
+    out: list[IndexedScene] = []
+    current = -1
+    files: list[IndexedFile] = []
+    for r in rows:
+        if r[0] != current:
+            current = r[0]
+            files = []
+            out.append(
+                IndexedScene(
+                    r[0], r[1], r[2], r[3], r[4], bool(r[5]), bool(r[6]), files, r[7], r[8]
+                )
+            )
+        if r[9] is not None:
+            files.append(IndexedFile(r[10], r[11], r[12], r[13], r[14], r[9]))
+    return out
+
+
+def _collect_hits(
+    rows: Iterable[tuple[Any, ...]], *, with_fold: bool
+) -> list[tuple[IndexedScene, IndexedFile, str]]:
+    """Like :func:`_collect`, plus each file that matched (``hit`` column) and, when
+    selected, its folded path."""
+    out: list[tuple[IndexedScene, IndexedFile, str]] = []
+    current = -1
+    scene: IndexedScene | None = None
+    files: list[IndexedFile] = []
+    for r in rows:
+        if r[0] != current:
+            current = r[0]
+            files = []
+            scene = IndexedScene(
+                r[0], r[1], r[2], r[3], r[4], bool(r[5]), bool(r[6]), files, r[7], r[8]
+            )
+        f = IndexedFile(r[10], r[11], r[12], r[13], r[14], r[9])
+        files.append(f)
+        if r[15]:
+            assert scene is not None
+            out.append((scene, f, r[16] if with_fold else ""))
+    return out
+
+
+def _words(text: str | None) -> list[str]:
+    if not text:
+        return []
+    # Bounded: a pathological title must not become a thousand-term query.
+    return _WORD_RE.findall(fold(text))[:24]
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except ValueError:
+        return None
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == 0:
+        # A brand-new file, or tables from before user_version was set.
+        has_meta = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        if has_meta:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            return int(row[0]) if row else -1
+    return int(version)
+
+
+def _drop_all(conn: sqlite3.Connection) -> None:
+    names = conn.execute(
+        "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view') "
+        "AND substr(name, 1, 7) != 'sqlite_'"
+    ).fetchall()
+    # Dropping the FTS table drops its shadow tables; dropping those first would fail.
+    names = [(k, n) for k, n in names if not n.startswith("scenes_fts_")]
+    conn.execute("BEGIN IMMEDIATE")
+    for kind, name in names:
+        conn.execute(f'DROP {kind.upper()} IF EXISTS "{name}"')
+    conn.execute("COMMIT")
+
+
+def _fts5_available() -> bool:
+    try:
+        probe = sqlite3.connect(":memory:")
+        try:
+            opts = {r[0] for r in probe.execute("PRAGMA compile_options")}
+            if "ENABLE_FTS5" in opts:
+                return True
+            probe.execute("CREATE VIRTUAL TABLE t USING fts5(x)")  # built in by default
+            return True
+        finally:
+            probe.close()
+    except sqlite3.Error:
+        return False
