@@ -22,9 +22,10 @@ RATING_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 IDENTIFIER_RE = re.compile(r"^tv\.plex\.agents\.custom\.[A-Za-z0-9.]+$")
 
 
-def wire(name: str) -> dict[str, str]:
-    """Field metadata naming the wire key when it is not the camelCase of the attribute."""
-    return {"wire": name}
+def wire(name: str, *, omit_empty: bool = False) -> dict[str, Any]:
+    """Field metadata naming the wire key when it is not the camelCase of the attribute;
+    ``omit_empty`` leaves an empty list out of the JSON instead of sending ``[]``."""
+    return {"wire": name, "omit_empty": omit_empty}
 
 
 class Wire:
@@ -156,13 +157,13 @@ class Metadata(Wire):
     art: str | None = None
     added_at: int | None = None
     score: int | None = None
-    images: list[Image] = field(factory=list, metadata=wire("Image"))
-    genres: list[Tag] = field(factory=list, metadata=wire("Genre"))
-    roles: list[Role] = field(factory=list, metadata=wire("Role"))
-    directors: list[Tag] = field(factory=list, metadata=wire("Director"))
-    studios: list[Tag] = field(factory=list, metadata=wire("Studio"))
-    countries: list[Tag] = field(factory=list, metadata=wire("Country"))
-    guids: list[ExternalGuid] = field(factory=list, metadata=wire("Guid"))
+    images: list[Image] = field(factory=list, metadata=wire("Image", omit_empty=True))
+    genres: list[Tag] = field(factory=list, metadata=wire("Genre", omit_empty=True))
+    roles: list[Role] = field(factory=list, metadata=wire("Role", omit_empty=True))
+    directors: list[Tag] = field(factory=list, metadata=wire("Director", omit_empty=True))
+    studios: list[Tag] = field(factory=list, metadata=wire("Studio", omit_empty=True))
+    countries: list[Tag] = field(factory=list, metadata=wire("Country", omit_empty=True))
+    guids: list[ExternalGuid] = field(factory=list, metadata=wire("Guid", omit_empty=True))
 
 
 @define(kw_only=True)

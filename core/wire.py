@@ -94,9 +94,15 @@ def make_converter() -> cattrs.Converter:
         if not issubclass(cls, Wire):
             return fn
 
+        empty_ok = {
+            wire_name(a, cls) for a in attrs.fields(cls) if not a.metadata.get("omit_empty")
+        }
+
         def unstructure_wire(obj: Any) -> dict[str, Any]:
-            # Plex wants an unknown field absent, not null.
-            return {k: v for k, v in fn(obj).items() if v is not None}
+            # Plex wants an unknown field absent, not null (and optional lists absent).
+            return {
+                k: v for k, v in fn(obj).items() if v is not None and (v != [] or k in empty_ok)
+            }
 
         return unstructure_wire
 

@@ -66,7 +66,8 @@ def test_metadata_uses_only_plex_spelling_and_no_nulls(item):
     data = unstructure(item)
     assert set(data) <= PLEX_KEYS
     assert None not in data.values()
-    assert all(i["type"] in IMAGE_TYPES for i in data["Image"])
+    assert all(i["type"] in IMAGE_TYPES for i in data.get("Image", []))
+    assert [] not in data.values()
     assert {"ratingKey", "title", "type"} <= set(data)
 
 

@@ -1,0 +1,269 @@
+"""The running stash_source: client, scene index, refresh loop, metadata cache.
+
+One :class:`StashSource` per app, created by the plugin's cleanup context and stored under
+:data:`SOURCE`. Matching reads only the index; Stash is asked for the index refresh and
+for one ``findScene`` per metadata request not already cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from stash2plex import (
+    CONFIG,
+    HOOKS,
+    Candidate,
+    MatchRequest,
+    Metadata,
+    PathDirection,
+    Unavailable,
+    signed_url,
+)
+from stash2plex.logs import get_logger
+
+from . import queries
+from .client import StashClient, StashError
+from .config import StashConfig
+from .index import IndexedScene, SceneIndex
+from .matcher import Hit, Matcher, best_per_scene, scene_id_from_key, split_path
+from .metadata import SceneCache, to_metadata
+from .oshash import oshash_file_async
+
+log = get_logger("stash2plex.stash_source")
+SECTION = "stash"
+INDEX_FILE = "stash-index.sqlite3"
+
+
+class StashSource:
+    def __init__(
+        self,
+        app: web.Application,
+        config: StashConfig,
+        client: StashClient,
+        index: SceneIndex,
+        *,
+        sample: bool,
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.client = client
+        self.index = index
+        self.sample = sample
+        self.matcher = Matcher(
+            index,
+            require_organized=config.require_organized,
+            require_stash_id=config.require_stash_id,
+        )
+        self.cache = SceneCache(self._fetch_scene, ttl_s=config.metadata_ttl_s)
+        self.ignore_tags = frozenset(t.casefold() for t in config.ignore_tags)
+        self.sync_error: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # --- matching -----------------------------------------------------------------------
+
+    async def resolve(self, request: MatchRequest) -> list[Candidate]:
+        hits: list[Hit] = self.matcher.by_hint(request.guid, request.title)
+        parts = split_path(request.filename or "")
+        basename = parts[-1] if parts else None
+        oshash, size = request.oshash, None
+        if not oshash and self.config.media_roots and request.filename:
+            oshash, size = await self._hash_local(request.filename)
+        hits += self.matcher.by_oshash(oshash, basename, size)
+        if request.filename:
+            mapped = await self.app[HOOKS].map_path(request.filename, PathDirection.PLEX_TO_STASH)
+            hits += self.matcher.by_path(mapped)
+            duration_s = request.duration / 1000 if request.duration else None
+            hits += self.matcher.by_suffix(parts, duration_s)
+        threshold = self.app[CONFIG].provider.match_threshold
+        if request.is_manual or not any(h.score >= threshold for h in hits):
+            hits += self.matcher.by_title(request.title, request.year, request.date)
+        ranked = best_per_scene(self.matcher.gate(hits))
+        return [
+            Candidate(metadata=self._candidate_metadata(h.scene), score=h.score, reason=h.reason)
+            for h in ranked[:20]
+        ]
+
+    def _candidate_metadata(self, scene: IndexedScene) -> Metadata:
+        """What Fix Match shows: from the index alone, no Stash request."""
+        title = scene.title
+        if not title and scene.primary is not None:
+            title = Path(scene.primary.basename).stem
+        date = scene.date or ""
+        url = signed_url(self.app, f"/images/scene/{scene.id}/screenshot/0")
+        return Metadata(
+            rating_key=f"stash-{scene.id}",
+            title=title or f"Scene {scene.id}",
+            year=int(date[:4]) if date[:4].isdigit() else None,
+            originally_available_at=date if len(date) == 10 else None,
+            studio=scene.studio,
+            thumb=url,
+        )
+
+    async def _hash_local(self, filename: str) -> tuple[str | None, int | None]:
+        """oshash of the file Plex names, when it is readable under a media root."""
+        for path in self._local_candidates(filename):
+            try:
+                size = path.stat().st_size
+                return await oshash_file_async(path), size
+            except (OSError, ValueError):
+                continue
+        return None, None
+
+    def _local_candidates(self, filename: str) -> list[Path]:
+        out = []
+        parts = split_path(filename)
+        for root in self.config.media_roots:
+            base = Path(root).resolve()
+            # Relative names sit under the root; absolute ones only count inside it, so a
+            # match request can never make us read an arbitrary file.
+            for k in range(len(parts), 0, -1):
+                candidate = (base.joinpath(*parts[-k:])).resolve()
+                if candidate.is_relative_to(base) and candidate.is_file():
+                    out.append(candidate)
+                    break
+        return out
+
+    # --- metadata -----------------------------------------------------------------------
+
+    async def metadata(self, rating_key: str) -> Metadata | None:
+        scene_id = scene_id_from_key(rating_key)
+        if scene_id is None:
+            return None
+        try:
+            scene = await self.cache.get(scene_id)
+        except StashError as exc:
+            raise Unavailable(
+                f"Stash is unavailable and scene {scene_id} is not cached: {exc}"
+            ) from None
+        if scene is None:
+            return None
+        return to_metadata(
+            scene,
+            title_template=self.config.title_template,
+            content_rating=self.config.content_rating,
+            ignore_tags=self.ignore_tags,
+            image_url=lambda path: signed_url(self.app, path),
+            poster_kind="poster" if self.config.poster == "portrait" else "screenshot",
+        )
+
+    async def _fetch_scene(self, scene_id: int) -> dict[str, Any] | None:
+        data = await self.client.execute(queries.FIND_SCENE, {"id": str(scene_id)})
+        return data.get("findScene")
+
+    # --- index upkeep -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._upkeep(), name="stash-index")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _upkeep(self) -> None:
+        """Build once if needed, then refresh on a timer and sweep deletions less often."""
+        last_sweep = last_build = time.monotonic()
+        while True:
+            try:
+                stale = time.monotonic() - last_build >= self.config.rebuild_every_s
+                if not self.index.ready or stale:
+                    log.info("index.build.start", stash=self.client.url, rebuild=stale)
+                    await self.index.build(self.client)
+                    self.cache.expire_all()
+                    last_sweep = last_build = time.monotonic()
+                else:
+                    changed = await self.index.refresh(self.client)
+                    if changed:
+                        # Edited scenes must not be served from the cache until its TTL.
+                        self.cache.expire_all()
+                        log.info("index.refreshed", changed=changed)
+                    if time.monotonic() - last_sweep >= self.config.sweep_every_s:
+                        removed = await self.index.sweep(self.client)
+                        last_sweep = time.monotonic()
+                        if removed:
+                            log.info("index.swept", removed=removed)
+                self.sync_error = None
+            except asyncio.CancelledError:
+                raise
+            except StashError as exc:
+                self.sync_error = str(exc)
+                log.warning("index.sync_failed", error=str(exc), stash=self.client.url)
+            except Exception as exc:
+                self.sync_error = f"{type(exc).__name__}: {exc}"
+                log.exception("index.sync_crashed")
+            # A failed first build retries sooner than the steady refresh.
+            delay = (
+                self.config.index_refresh_s
+                if self.index.ready
+                else min(30.0, self.config.index_refresh_s)
+            )
+            await asyncio.sleep(delay)
+
+    def health(self) -> dict[str, Any]:
+        client = self.client
+        stats = self.index.stats()
+        return {
+            "stash_url": client.url,
+            "sample_library": self.sample,
+            "stash_reachable": client.last_ok_at is not None
+            and not client.circuit_open
+            and client.consecutive_failures == 0,
+            "stash_last_ok_at": client.last_ok_at,
+            "stash_error": client.last_error if client.consecutive_failures else None,
+            "index_scenes": stats["scenes"],
+            "index_files": stats["files"],
+            "index_age_s": None if stats["age_s"] is None else round(stats["age_s"], 1),
+            "index_sync_error": self.sync_error,
+            "metadata_stale_served": self.cache.stale_served,
+        }
+
+
+async def lifetime(app: web.Application) -> AsyncIterator[None]:
+    """Open the index, connect (or start the sample library), keep the index fresh."""
+    config: StashConfig = app[CONFIG].section(SECTION)
+    sample_server = None
+    url = config.url
+    if not url:
+        from .fake import FakeStash, generate_library
+
+        sample_server = FakeStash(generate_library(scenes=config.sample_scenes, seed=7))
+        url = await sample_server.start()
+        log.warning(
+            "stash.sample_library",
+            message="no [stash] url configured: serving the built-in sample library",
+            scenes=config.sample_scenes,
+            url=url,
+        )
+    session = aiohttp.ClientSession()
+    index = SceneIndex(app[CONFIG].data_dir / INDEX_FILE)
+    client = StashClient(
+        url, config.api_key, session=session, timeout_s=config.timeout_s, retries=config.retries
+    )
+    source = StashSource(app, config, client, index, sample=sample_server is not None)
+    app[RUNTIME_SOURCE][SECTION] = source
+    source.start()
+    try:
+        yield
+    finally:
+        await source.stop()
+        await session.close()
+        index.close()
+        if sample_server is not None:
+            await sample_server.close()
+
+
+#: Filled at start-up (the app is frozen by then, so a mutable holder set while building).
+RUNTIME_SOURCE = web.AppKey("stash2plex_stash_source.runtime", dict)
+
+
+def get_source(app: web.Application) -> StashSource | None:
+    return app[RUNTIME_SOURCE].get(SECTION) if RUNTIME_SOURCE in app else None
