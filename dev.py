@@ -29,7 +29,7 @@ def _projects() -> list[Path]:
 
 
 def _install(extras: str) -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script may meet an older python3
         sys.exit(f"stash2plex needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     stamp = VENV / f".installed-{extras or 'run'}"
     digest = hashlib.sha256(
