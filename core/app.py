@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import os
-import uuid
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -150,7 +150,7 @@ async def request_context(
 ) -> web.StreamResponse:
     # Each request runs in its own task with a copied context, so ids never leak.
     structlog.contextvars.clear_contextvars()
-    request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    request_id = request.headers.get("X-Request-ID") or secrets.token_hex(8)
     structlog.contextvars.bind_contextvars(request_id=request_id[:64])
     _REQUEST_BASE.set(_request_base(request))
     response = await handler(request)

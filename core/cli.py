@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from . import __version__, logs
+from . import config as config_mod
 from .app import CONFIG, HOOKS, PLUGINS, create_app
 from .config import ConfigError
 from .dispatch import await_maybe
@@ -58,14 +59,6 @@ def _serve(args: argparse.Namespace, app: web.Application) -> int:
         handle_signals=True,
     )
     return 0
-
-
-def _log_to(app: web.Application, args: argparse.Namespace, stream: str) -> None:
-    """Apply ``[log]`` (or ``--log-level``/``--log-format``) and pick the stream."""
-    config = app[CONFIG].log
-    logs.configure(
-        level=args.log_level or config.level, fmt=args.log_format or config.format, stream=stream
-    )
 
 
 def _plugins(args: argparse.Namespace, app: web.Application) -> int:
@@ -151,13 +144,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A service's log is its output (stdout, for Docker); other commands keep stdout clean.
     command = next((a for a in rest if not a.startswith("-")), None)
     stream = "stdout" if command == "serve" else "stderr"
-    logs.configure(level=pre.log_level or "info", fmt=pre.log_format or "json", stream=stream)
     try:
-        app = create_app(config_path=pre.config)
+        # [log] first: loggers are configured once, before anything logs.
+        raw = config_mod.read_file(pre.config)
+        core = config_mod.core_raw(raw, os.environ)
+        logs.configure(
+            level=pre.log_level or core.log.level,
+            fmt=pre.log_format or core.log.format,
+            stream=stream,
+        )
+        app = create_app(raw, config_path=pre.config)
     except (ConfigError, PluginError) as exc:
         print(f"stash2plex: {exc}", file=sys.stderr)
         return 2
-    _log_to(app, pre, stream)
 
     parser = argparse.ArgumentParser(
         prog="stash2plex", parents=[_global_parser()], description=_global_parser().description

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import orjson
 import structlog
 from aiohttp.abc import AbstractAccessLogger
-from aiohttp.web import BaseRequest, StreamResponse
+from aiohttp.web import BaseRequest, RequestKey, StreamResponse
 
 SECRET_KEYS = frozenset(
     {"api_key", "apikey", "token", "plex_token", "password", "signing_key", "x_plex_token"}
@@ -27,10 +27,11 @@ _LEVELS["error"] = logging.ERROR
 
 
 def _scrub(value: Any) -> Any:
+    # Hot path (every log line): cheap membership tests before any regex or recursion.
     if isinstance(value, str):
-        return _SECRET_IN_TEXT.sub(r"\1=***", value)
+        return _SECRET_IN_TEXT.sub(r"\1=***", value) if "=" in value else value
     if isinstance(value, dict):
-        return {k: "***" if k.lower() in SECRET_KEYS and v else _scrub(v) for k, v in value.items()}
+        return {k: "***" if v and k.lower() in SECRET_KEYS else _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value
@@ -38,7 +39,15 @@ def _scrub(value: Any) -> Any:
 
 def redact_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
     """Never let a token or API key reach a log line, whoever logged it."""
-    return _scrub(event)
+    for key, value in event.items():
+        if value and key.lower() in SECRET_KEYS:
+            event[key] = "***"
+        elif type(value) is str:
+            if "=" in value:
+                event[key] = _SECRET_IN_TEXT.sub(r"\1=***", value)
+        elif isinstance(value, dict | list | tuple):
+            event[key] = _scrub(value)
+    return event
 
 
 def _drop_stdlib_message(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +78,33 @@ class _Stdout(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-_SHARED: list[Any] = [
+class _Writer:
+    """structlog's output for our own events: one rendered line to the current stream.
+
+    Our events skip the standard library (a LogRecord per line costs more than the whole
+    rendering); stdlib records from other libraries go through the handler below. Both
+    paths end in the same processors, so every line has the same shape.
+    """
+
+    def __init__(self, target: str, name: str) -> None:
+        self.target = target
+        self.name = name
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr if self.target == "stderr" else sys.stdout
+        stream.write(message + "\n")
+        stream.flush()
+
+    debug = info = warning = error = critical = exception = msg
+
+
+def _add_level_and_name(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    event["level"] = "error" if method in ("exception", "critical") else method
+    event["logger"] = logger.name
+    return event
+
+
+_FOREIGN: list[Any] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
@@ -82,12 +117,13 @@ _SHARED: list[Any] = [
 def configure(level: str = "info", fmt: str = "json", stream: str = "stdout") -> None:
     """Route structlog and the standard library through one renderer on stdout.
 
-    Safe to call again (tests, the CLI after reading the config): it replaces the handler.
+    Safe to call again (tests): it replaces the handler. Loggers are cached on first use,
+    so call it before logging anything: the level is fixed into each cached logger, which
+    makes a filtered-out ``debug`` call nearly free on the request path.
     ``stream="stderr"`` keeps a command's own output on stdout clean.
     """
     if fmt == "console":
-        renderer: Any = structlog.dev.ConsoleRenderer(colors=False)
-        tail: list[Any] = [redact_secrets, renderer]
+        tail: list[Any] = [redact_secrets, structlog.dev.ConsoleRenderer(colors=False)]
     else:
         tail = [
             structlog.processors.dict_tracebacks,
@@ -95,7 +131,7 @@ def configure(level: str = "info", fmt: str = "json", stream: str = "stdout") ->
             structlog.processors.JSONRenderer(serializer=_dumps),
         ]
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_SHARED,
+        foreign_pre_chain=_FOREIGN,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
     )
     handler = _Stdout(stream)
@@ -107,30 +143,36 @@ def configure(level: str = "info", fmt: str = "json", stream: str = "stdout") ->
     handler._stash2plex = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(_LEVELS[level])
-    # aiohttp's access logger would print its own text line; ours replaces it.
-    logging.getLogger("aiohttp.access").setLevel(logging.INFO)
     structlog.configure(
         processors=[
-            structlog.stdlib.filter_by_level,
-            *_SHARED,
+            structlog.contextvars.merge_contextvars,
+            _add_level_and_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
             structlog.processors.StackInfoRenderer(),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            *tail,
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=False,
+        logger_factory=lambda name="stash2plex", *_args: _Writer(stream, name),
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        cache_logger_on_first_use=True,
     )
 
 
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    return structlog.stdlib.get_logger(name)
+def get_logger(name: str) -> Any:
+    """A structlog logger named ``name`` (the ``logger`` field of its lines)."""
+    return structlog.get_logger(name)
+
+
+#: Fields a handler adds to its request's access line (one canonical line per request).
+LOG_FIELDS = RequestKey("stash2plex.log_fields", dict)
 
 
 class AccessLogger(AbstractAccessLogger):
-    """One structured line per request: method, path, status, duration_ms."""
+    """One structured line per request: method, path, status, duration_ms, and whatever
+    the handler put under :data:`LOG_FIELDS` (a match's outcome, for instance)."""
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        get_logger("aiohttp.access").info(
+        extra = request.get(LOG_FIELDS) or {}
+        _access.info(
             "request",
             method=request.method,
             path=request.path,
@@ -138,8 +180,12 @@ class AccessLogger(AbstractAccessLogger):
             duration_ms=round(time * 1000, 2),
             remote=request.remote,
             user_agent=request.headers.get("User-Agent"),
+            **extra,
         )
 
     @property
     def enabled(self) -> bool:
         return self.logger.isEnabledFor(logging.INFO)
+
+
+_access = get_logger("aiohttp.access")

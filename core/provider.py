@@ -25,7 +25,7 @@ from .app import (
     run_in_background,
 )
 from .errors import Unavailable
-from .logs import get_logger
+from .logs import LOG_FIELDS, get_logger
 from .models import (
     RATING_KEY_RE,
     Candidate,
@@ -163,18 +163,18 @@ async def matches(request: web.Request) -> web.StreamResponse:
         item = finalize(app, attrs.evolve(c.metadata))
         item.score = c.score
         items.append(item)
-    log.info(
-        "match.answered",
-        filename=match.filename,
-        title=match.title,
-        manual=match.is_manual,
-        candidates=len(ranked),
-        matched=items[0].rating_key if items and not match.is_manual else None,
-        best_score=ranked[0].score if ranked else None,
-        best_reason=ranked[0].reason if ranked else None,
-        plugin=ranked[0].source if ranked else None,
-        duration_ms=round((time.perf_counter() - started) * 1000, 3),
-    )
+    # One canonical line per request: the outcome rides on the access line.
+    request[LOG_FIELDS] = {
+        "match_filename": match.filename,
+        "match_title": match.title,
+        "manual": match.is_manual,
+        "candidates": len(ranked),
+        "matched": items[0].rating_key if items and not match.is_manual else None,
+        "best_score": ranked[0].score if ranked else None,
+        "best_reason": ranked[0].reason if ranked else None,
+        "plugin": ranked[0].source if ranked else None,
+        "match_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
     response = _container(app, total_size=len(items), size=len(items), metadata=items)
     if items or match.is_manual:
         return response

@@ -229,7 +229,7 @@ class Hello:
                            run=lambda args, app: print("hello", args.who) or 3)]
 
 real = app_mod.create_app
-def create_app(**kw):
+def create_app(*args, **kw):
     return real(plugins=[("hello", Hello())], load_entrypoints=False,
                 raw_config={{"server": {{"data_dir": {str(tmp_path)!r}}}}})
 cli.create_app = create_app

@@ -1,0 +1,284 @@
+"""The benchmark: stash2plex against a bare aiohttp handler, same machine, same run.
+
+    python bench/run.py [--scenes 100000] [--duration 10] [--connections 64]
+
+Measures, with a 100k-scene library in a fake Stash (its own process):
+  * index build time and peak memory (a process of its own, like the provider's start);
+  * provider start-up with that persisted index (until /healthz is 200);
+  * match requests/s of the provider vs the bare handler (ratio; target >= 0.5);
+  * Stash GraphQL requests per match (target 0);
+  * cached metadata requests/s vs the bare handler.
+Load comes from wrk when installed (apt-get install wrk), else from an aiohttp client,
+which is slower than the servers it measures: its ratios are then a lower bound.
+Every server listens on 127.0.0.1; every load run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, within_s: float, want: int = 200) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < within_s:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == want:
+                    return time.perf_counter() - started
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(url)
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def wrk(url: str, script: Path, data: Path, duration: int, connections: int) -> dict:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script),
+         url, "--", str(data)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = re.search(r"50%\s+([\d.]+\w+)", out).group(1)
+    p99 = re.search(r"99%\s+([\d.]+\w+)", out).group(1)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": p50, "p99": p99, "non_2xx": int(errors.group(1)) if errors else 0}
+
+
+async def _client_load(url: str, method: str, items: list[str], duration: int, conc: int) -> dict:
+    import aiohttp
+
+    done = 0
+    stop = time.perf_counter() + duration
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=conc)) as session:
+
+        async def worker(offset: int) -> None:
+            nonlocal done
+            i = offset
+            while time.perf_counter() < stop:
+                item = items[i % len(items)]
+                i += conc
+                if method == "POST":
+                    async with session.post(
+                        url, data=item, headers={"Content-Type": "application/json"}
+                    ) as r:
+                        await r.read()
+                else:
+                    async with session.get(f"{url}/{item}") as r:
+                        await r.read()
+                done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(conc)))
+        elapsed = time.perf_counter() - started
+    return {"rps": done / elapsed, "p50": "-", "p99": "-", "non_2xx": 0}
+
+
+def load(base: str, kind: str, data: Path, duration: int, connections: int) -> dict:
+    if shutil.which("wrk"):
+        if kind == "match":
+            return wrk(
+                f"{base}/library/metadata/matches", HERE / "match.lua", data, duration, connections
+            )
+        return wrk(f"{base}/", HERE / "metadata.lua", data, duration, connections)
+    items = data.read_text().splitlines()
+    if kind == "match":
+        return asyncio.run(
+            _client_load(f"{base}/library/metadata/matches", "POST", items, duration, connections)
+        )
+    return asyncio.run(
+        _client_load(f"{base}/library/metadata", "GET", items, duration, connections)
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scenes", type=int, default=100_000)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--log-level", default="info", help="the provider's [log] level")
+    args = parser.parse_args()
+
+    procs: list[subprocess.Popen] = []
+    work = Path(tempfile.mkdtemp(prefix="stash2plex-bench-"))
+    results: dict = {"scenes": args.scenes, "load": "wrk" if shutil.which("wrk") else "aiohttp"}
+    try:
+        print(f"fake Stash: generating {args.scenes} scenes...", flush=True)
+        fake = subprocess.Popen(
+            [
+                PY,
+                str(HERE / "fake_stash.py"),
+                "--scenes",
+                str(args.scenes),
+                "--seed",
+                str(args.seed),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(fake)
+        endpoints = json.loads(fake.stdout.readline())
+
+        print("building the scene index...", flush=True)
+        data_dir = work / "data"
+        data_dir.mkdir()
+        built = json.loads(
+            subprocess.run(
+                [
+                    PY,
+                    str(HERE / "build_index.py"),
+                    "--url",
+                    endpoints["url"],
+                    "--path",
+                    str(data_dir / "stash-index.sqlite3"),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        results["index_build"] = built
+
+        print("preparing requests from the same library (Plex's relative filenames)...", flush=True)
+        from stash2plex_stash_source.fake import generate_library
+
+        library = generate_library(scenes=args.scenes, seed=args.seed)
+        files = library.plex_files(root="/media/plex", relative=True)
+        step = max(1, len(files) // 20_000)
+        bodies = work / "bodies.txt"
+        bodies.write_text(
+            "\n".join(
+                json.dumps({"type": 1, "filename": f.plex_path, "includeAdult": 1})
+                for f in files[::step]
+            )
+            + "\n"
+        )
+        keys = work / "keys.txt"
+        scene_ids = sorted(library.scenes)[:: max(1, len(library.scenes) // 500)][:500]
+        keys.write_text("\n".join(f"stash-{i}" for i in scene_ids) + "\n")
+        del library, files
+
+        port = free_port()
+        config = work / "stash2plex.toml"
+        config.write_text(
+            f'[server]\nhost = "127.0.0.1"\nport = {port}\ndata_dir = "{data_dir}"\n'
+            f'[stash]\nurl = "{endpoints["url"]}"\nindex_refresh_s = 3600\n'
+            f'[log]\nlevel = "{args.log_level}"\n'
+        )
+        started = time.perf_counter()
+        provider = subprocess.Popen(
+            [PY, "-m", "stash2plex", "--config", str(config), "serve"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=work,
+        )
+        procs.append(provider)
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/healthz", 120)
+        results["startup_s"] = time.perf_counter() - started
+
+        bare_port = free_port()
+        bare = subprocess.Popen([PY, str(HERE / "bare.py"), "--port", str(bare_port)])
+        procs.append(bare)
+        bare_base = f"http://127.0.0.1:{bare_port}"
+        wait_http(f"{bare_base}/library/metadata/x", 30)
+
+        print("load: match (bare, then provider)...", flush=True)
+        load(bare_base, "match", bodies, 2, args.connections)  # warm-up
+        results["bare_match"] = load(bare_base, "match", bodies, args.duration, args.connections)
+        load(base, "match", bodies, 2, args.connections)
+        before = get_json(endpoints["stats_url"])["graphql_requests"]
+        provider_match = load(base, "match", bodies, args.duration, args.connections)
+        after = get_json(endpoints["stats_url"])["graphql_requests"]
+        results["provider_match"] = provider_match
+        served = provider_match["rps"] * args.duration
+        results["stash_requests_per_match"] = (after - before) / max(served, 1)
+
+        print("load: cached metadata (bare, then provider)...", flush=True)
+        for key in keys.read_text().split():
+            urllib.request.urlopen(f"{base}/library/metadata/{key}", timeout=30).read()
+        results["bare_metadata"] = load(
+            bare_base, "metadata", keys, args.duration, args.connections
+        )
+        before = get_json(endpoints["stats_url"])["graphql_requests"]
+        results["provider_metadata"] = load(base, "metadata", keys, args.duration, args.connections)
+        results["stash_requests_during_cached_metadata"] = (
+            get_json(endpoints["stats_url"])["graphql_requests"] - before
+        )
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+    match_ratio = results["provider_match"]["rps"] / results["bare_match"]["rps"]
+    meta_ratio = results["provider_metadata"]["rps"] / results["bare_metadata"]["rps"]
+    b = results["index_build"]
+    print()
+    print(
+        f"stash2plex benchmark: {args.scenes} scenes, load by {results['load']}, "
+        f"{args.connections} connections, {args.duration} s per run, {os.cpu_count()} cores, "
+        f"log level {args.log_level}"
+    )
+    print(
+        f"  index build            {b['seconds']:.1f} s, peak RSS {b['peak_rss_mb']:.0f} MB, "
+        f"file {b['file_mb']:.0f} MB, {b['stash_requests']} Stash requests"
+    )
+    print(f"  start-up (persisted)   {results['startup_s']:.2f} s until /healthz is 200")
+    for name in ("match", "metadata"):
+        bare_r, prov_r = results[f"bare_{name}"], results[f"provider_{name}"]
+        print(
+            f"  {name:<8} bare          {bare_r['rps']:>9.0f} req/s  p50 {bare_r['p50']:>8} "
+            f"p99 {bare_r['p99']:>8}"
+        )
+        print(
+            f"  {name:<8} stash2plex    {prov_r['rps']:>9.0f} req/s  p50 {prov_r['p50']:>8} "
+            f"p99 {prov_r['p99']:>8}  non-2xx {prov_r['non_2xx']}"
+        )
+    print(f"  ratio match            {match_ratio:.2f}  (target >= 0.5)")
+    print(f"  ratio cached metadata  {meta_ratio:.2f}")
+    print(f"  Stash requests/match   {results['stash_requests_per_match']:.4f}  (target 0)")
+    print(
+        f"  Stash requests during cached metadata load: "
+        f"{results['stash_requests_during_cached_metadata']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
