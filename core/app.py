@@ -76,7 +76,8 @@ def create_app(
 
     from .provider import core_routes  # here to keep the import graph one-way
 
-    app = web.Application(middlewares=[request_context, json_errors])
+    app = web.Application(middlewares=[request_middleware])
+    app.on_response_prepare.append(_send_request_id)
     app[CONFIG] = config
     app[PLUGINS] = pset
     app[HOOKS] = hooks
@@ -145,41 +146,45 @@ def error_response(status: int, message: str, **extra: Any) -> web.Response:
 
 
 @web.middleware
-async def request_context(
+async def request_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
+    """Request id for the logs, the external base URL, and JSON for every error: no HTML
+    error page and no traceback ever leaves the provider. (One middleware, not two: this
+    runs for every request of a scan.)"""
     # Each request runs in its own task with a copied context, so ids never leak.
     structlog.contextvars.clear_contextvars()
-    request_id = request.headers.get("X-Request-ID") or secrets.token_hex(8)
-    structlog.contextvars.bind_contextvars(request_id=request_id[:64])
+    request_id = (request.headers.get("X-Request-ID") or secrets.token_hex(8))[:64]
+    structlog.contextvars.bind_contextvars(request_id=request_id)
     _REQUEST_BASE.set(_request_base(request))
-    response = await handler(request)
-    response.headers["X-Request-ID"] = request_id[:64]
-    return response
-
-
-@web.middleware
-async def json_errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """No HTML error page and no traceback ever leaves the provider."""
     try:
-        return await handler(request)
+        response = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         if exc.content_type == "application/json":
-            return exc  # already ours
-        message = {
-            404: f"no route for {request.method} {request.path}",
-            405: f"{request.method} is not allowed on {request.path}",
-        }.get(exc.status, exc.text or exc.reason)
-        return error_response(exc.status, message)
+            response = exc  # already ours
+        else:
+            message = {
+                404: f"no route for {request.method} {request.path}",
+                405: f"{request.method} is not allowed on {request.path}",
+            }.get(exc.status, exc.text or exc.reason)
+            response = error_response(exc.status, message)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         log.exception("request.failed", method=request.method, path=request.path)
-        return error_response(500, f"internal error ({type(exc).__name__}); see the provider log")
+        response = error_response(
+            500, f"internal error ({type(exc).__name__}); see the provider log"
+        )
+    return response
+
+
+async def _send_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    # on_response_prepare: also reaches responses a handler prepares itself.
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    if request_id:
+        response.headers["X-Request-ID"] = request_id
 
 
 __all__ = [

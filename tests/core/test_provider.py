@@ -123,8 +123,11 @@ async def test_threshold_and_margin(aiohttp_client, make_app, scores, expected):
 
 async def test_unmatched_is_reported_after_the_response(client):
     client.source.scores = {"stash-9": 40}
-    resp = await client.post("/library/metadata/matches", json={"filename": "a/b.mp4"})
+    resp = await client.post(
+        "/library/metadata/matches", json={"filename": "a/b.mp4"}, headers={"X-Request-ID": "r1"}
+    )
     assert (await resp.json())["MediaContainer"]["Metadata"] == []
+    assert resp.headers["X-Request-ID"] == "r1"
     for _ in range(50):
         if client.source.unmatched:
             break
