@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -29,6 +30,11 @@ PLUGINS = web.AppKey("stash2plex.plugins", PluginSet)
 BACKGROUND = web.AppKey("stash2plex.background", set)
 #: Mutable runtime state of the core (start time, signing key), filled after start-up.
 RUNTIME = web.AppKey("stash2plex.runtime", dict)
+
+#: The id of the request being served, as sent back in ``X-Request-ID``.
+REQUEST_ID = web.RequestKey("stash2plex.request_id", str)
+_ID_PREFIX = secrets.token_hex(4) + "-"
+_ID_COUNTER = itertools.count(1)
 
 #: The external base URL of the request being served (for building absolute URLs).
 _REQUEST_BASE: contextvars.ContextVar[str] = contextvars.ContextVar("stash2plex_base", default="")
@@ -77,7 +83,6 @@ def create_app(
     from .provider import core_routes  # here to keep the import graph one-way
 
     app = web.Application(middlewares=[request_middleware])
-    app.on_response_prepare.append(_send_request_id)
     app[CONFIG] = config
     app[PLUGINS] = pset
     app[HOOKS] = hooks
@@ -154,8 +159,9 @@ async def request_middleware(
     runs for every request of a scan.)"""
     # Each request runs in its own task with a copied context, so ids never leak.
     structlog.contextvars.clear_contextvars()
-    request_id = (request.headers.get("X-Request-ID") or secrets.token_hex(8))[:64]
+    request_id = (request.headers.get("X-Request-ID") or new_request_id())[:64]
     structlog.contextvars.bind_contextvars(request_id=request_id)
+    request[REQUEST_ID] = request_id
     _REQUEST_BASE.set(_request_base(request))
     try:
         response = await handler(request)
@@ -177,14 +183,14 @@ async def request_middleware(
         response = error_response(
             500, f"internal error ({type(exc).__name__}); see the provider log"
         )
+    if not response.prepared:
+        response.headers["X-Request-ID"] = request_id
     return response
 
 
-async def _send_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    # on_response_prepare: also reaches responses a handler prepares itself.
-    request_id = structlog.contextvars.get_contextvars().get("request_id")
-    if request_id:
-        response.headers["X-Request-ID"] = request_id
+def new_request_id() -> str:
+    """Unique in this process and across restarts; cheap (a scan sends hundreds a second)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):x}"
 
 
 __all__ = [

@@ -7,6 +7,7 @@ the item. Sources answer through hooks; this module only speaks the protocol.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +21,7 @@ from .app import (
     CONFIG,
     HOOKS,
     PLUGINS,
+    REQUEST_ID,
     RUNTIME,
     error_response,
     run_in_background,
@@ -160,7 +162,7 @@ async def matches(request: web.Request) -> web.StreamResponse:
     )
     items = []
     for c in chosen:
-        item = finalize(app, attrs.evolve(c.metadata))
+        item = finalize(app, copy.copy(c.metadata))  # the plugin's object stays untouched
         item.score = c.score
         items.append(item)
     # One canonical line per request: the outcome rides on the access line.
@@ -179,6 +181,7 @@ async def matches(request: web.Request) -> web.StreamResponse:
     if items or match.is_manual:
         return response
     # Unmatched: answer Plex first, then tell the plugins.
+    response.headers["X-Request-ID"] = request[REQUEST_ID]
     await response.prepare(request)
     await response.write_eof()
     run_in_background(app, app[HOOKS].on_unmatched(match, ranked), name="on_unmatched")
