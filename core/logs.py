@@ -8,6 +8,7 @@ Loki labels are the collector's business; everything here is a JSON field.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -58,8 +59,12 @@ def _drop_stdlib_message(_logger: Any, _name: str, event: dict[str, Any]) -> dic
 
 
 def _dumps(obj: Any, **_kw: Any) -> str:
-    # ProcessorFormatter hands its result to a stdlib handler, which wants str.
-    return orjson.dumps(obj, default=repr).decode()
+    try:
+        return orjson.dumps(obj, default=repr).decode()
+    except TypeError:
+        # orjson refuses lone surrogates (a path from a broken filesystem, say); the
+        # stdlib escapes them. A log line must never raise.
+        return json.dumps(obj, default=repr)
 
 
 class _Stdout(logging.StreamHandler):  # type: ignore[type-arg]
@@ -114,13 +119,16 @@ _FOREIGN: list[Any] = [
 ]
 
 
-def configure(level: str = "info", fmt: str = "json", stream: str = "stdout") -> None:
+def configure(
+    level: str = "info", fmt: str = "json", stream: str = "stdout", *, cache: bool = True
+) -> None:
     """Route structlog and the standard library through one renderer on stdout.
 
     Safe to call again (tests): it replaces the handler. Loggers are cached on first use,
     so call it before logging anything: the level is fixed into each cached logger, which
     makes a filtered-out ``debug`` call nearly free on the request path.
-    ``stream="stderr"`` keeps a command's own output on stdout clean.
+    ``stream="stderr"`` keeps a command's own output on stdout clean. Tests pass
+    ``cache=False`` so ``structlog.testing.capture_logs`` and reconfiguration still work.
     """
     if fmt == "console":
         tail: list[Any] = [redact_secrets, structlog.dev.ConsoleRenderer(colors=False)]
@@ -153,7 +161,7 @@ def configure(level: str = "info", fmt: str = "json", stream: str = "stdout") ->
         ],
         logger_factory=lambda name="stash2plex", *_args: _Writer(stream, name),
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache,
     )
 
 

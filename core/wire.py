@@ -147,7 +147,16 @@ def _problems(exc: BaseException, path: str, cls: type | None) -> Iterator[str]:
     if isinstance(exc, KeyError):
         yield f"{path}: required key missing"
         return
-    yield f"{path}: {exc}"
+    message = str(exc)
+    if cls is not None and attrs.has(cls):
+        # A validator's message starts with the attribute's name: make it part of the path
+        # ("server.port: must be between ..."), in the user's spelling.
+        for field in attrs.fields(cls):
+            if message.startswith((f"{field.name} ", f"{field.name}:")):
+                rest = message[len(field.name) :].lstrip(" :")
+                yield f"{_join(path, wire_name(field, cls))}: {rest}"
+                return
+    yield f"{path}: {message}"
 
 
 def _inner_type(tp: Any) -> type | None:

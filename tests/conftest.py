@@ -14,7 +14,7 @@ from stash2plex import create_app, logs
 @pytest.fixture(autouse=True)
 def _json_logs() -> None:
     # Every test sees the production log pipeline (and a fresh one).
-    logs.configure(level="debug", fmt="json")
+    logs.configure(level="debug", fmt="json", cache=False)
 
 
 @pytest.fixture

@@ -39,13 +39,13 @@ def test_file_then_environment(tmp_path):
 @pytest.mark.parametrize(
     ("toml", "problem"),
     [
-        ("[server]\nport = 0\n", "port must be between 1 and 65535"),
+        ("[server]\nport = 0\n", "server.port: must be between 1 and 65535"),
         ("[server]\nport = '8787'\n", "server.port: expected int, got str '8787'"),
         ("[server]\nprot = 1\n", "server.prot: unknown key"),
         ("[provider]\nmatch_threshold = 85.5\n", "provider.match_threshold: expected int"),
         ("[provider]\nidentifier = 'tv.plex.agents.custom.bad/id'\n", "identifier"),
-        ("[provider]\npublic_url = 'plex.example'\n", "public_url must start with http"),
-        ("[log]\nlevel = 'loud'\n", "level must be one of"),
+        ("[provider]\npublic_url = 'plex.example'\n", "provider.public_url: must start with http"),
+        ("[log]\nlevel = 'loud'\n", "log.level: must be one of"),
         ("[plugins]\ndisable = 'path_regex'\n", "plugins.disable"),
         ("server = 3\n", "server: expected a table"),
         ("[nonsense]\n", "[nonsense]: unknown section"),

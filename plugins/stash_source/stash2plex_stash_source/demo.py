@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 import tempfile
 from typing import Any
 
@@ -25,7 +26,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 def _examples(base: str, scenes: int) -> list[str]:
     library = generate_library(scenes=scenes, seed=SEED)
     plex = library.plex_files(root="/media/plex", relative=True)
-    matched = next(f for f in plex if f.expected_scene_id is not None and not f.ambiguous)
+    resolvable = [f for f in plex if f.expected_scene_id is not None and not f.ambiguous]
+    # An ordinary file makes the clearest example; a tiny library may hold only hard cases.
+    matched = next((f for f in resolvable if f.note == ""), resolvable[0])
     body = shlex.quote(f'{{"type": 1, "filename": {_json(matched.plex_path)}}}')
     return [
         f"curl {base}/",
@@ -49,7 +52,10 @@ def _run(args: argparse.Namespace, _app: Any) -> int:
             {
                 "server": {"host": "127.0.0.1", "port": args.port, "data_dir": data_dir},
                 "stash": {"url": "", "sample_scenes": args.scenes},
-            }
+            },
+            # The demo is self-contained: STASH2PLEX_* variables of a real deployment
+            # (a Stash URL, a Plex token) must not point it at real servers.
+            env={},
         )
         print(f"stash2plex demo: a sample library of {args.scenes} scenes")
         print(f"provider URL (register it in Plex): {base}")
@@ -57,14 +63,22 @@ def _run(args: argparse.Namespace, _app: Any) -> int:
         for line in _examples(base, args.scenes):
             print(f"  {line}")
         print("Ctrl+C stops it.", flush=True)
-        web.run_app(
-            app,
-            host="127.0.0.1",
-            port=args.port,
-            access_log_class=AccessLogger,
-            shutdown_timeout=5,
-            print=None,
-        )
+        try:
+            web.run_app(
+                app,
+                host="127.0.0.1",
+                port=args.port,
+                access_log_class=AccessLogger,
+                shutdown_timeout=5,
+                print=None,
+            )
+        except OSError as exc:  # the port is taken (or not ours to bind)
+            print(
+                f"stash2plex demo: cannot listen on 127.0.0.1:{args.port}: "
+                f"{exc.strerror or exc}; pick another port with --port",
+                file=sys.stderr,
+            )
+            return 2
     return 0
 
 

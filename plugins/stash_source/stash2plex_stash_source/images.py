@@ -8,6 +8,7 @@ on a public hostname while everything else stays private.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections import OrderedDict
 
@@ -93,7 +94,9 @@ def routes(get_source) -> list[web.AbstractRouteDef]:
                 return error_response(status, str(exc))
             if poster:
                 try:
-                    body, ctype = render_poster(body)
+                    # Decoding, blurring and encoding take tens of ms for a 1080p frame:
+                    # off the event loop, so a scan's matches are not held up.
+                    body, ctype = await asyncio.to_thread(render_poster, body)
                 except ImportError:
                     if not posters_warned:
                         log.warning(

@@ -22,6 +22,11 @@ from stash2plex import ExternalGuid, Image, Metadata, Role, Tag
 from .matcher import RATING_KEY_PREFIX
 
 TEMPLATE_FIELDS = ("title", "date", "studio", "code", "performers", "filename")
+_EMPTY = "\x00"  # stands for an empty template field while the title is tidied
+_SEP = r"[-|,/:\u2013\u2014\u00b7]"
+_EMPTY_BRACKETS = re.compile(r"[(\[{]\s*\x00\s*[)\]}]")
+_EMPTY_LEADING = re.compile(rf"^(?:\s*\x00\s*{_SEP}?\s*)+")
+_EMPTY_WITH_SEP = re.compile(rf"\s*(?:{_SEP}\s*)?\x00")
 _FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -37,6 +42,12 @@ def check_template(template: str) -> None:
             f"title_template {template!r}: unknown field(s) {unknown or ['{}']}; "
             f"use {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}"
         )
+    # Conversions and format specs ("{title!x}", "{title:d}") only fail when formatting:
+    # try once now, or every metadata request would fail later.
+    try:
+        template.format(**dict.fromkeys(TEMPLATE_FIELDS, "x"))
+    except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+        raise ValueError(f"title_template {template!r}: {exc}") from None
 
 
 def filename_title(scene: dict[str, Any]) -> str:
@@ -60,9 +71,14 @@ def render_title(template: str, scene: dict[str, Any]) -> str:
         "performers": ", ".join(p["name"] for p in scene.get("performers") or []),
         "filename": filename,
     }
-    # Empty fields leave stray separators ("Studio - " with no date): tidy them away.
-    rendered = re.sub(r"\s{2,}", " ", template.format(**fields)).strip(" -|,\u2013\u00b7")
-    return rendered or filename
+    # Empty fields are rendered as a marker, then dropped with the brackets around them
+    # and one separator next to them ("Studio - {date} - Title", "Title ({date})"), so
+    # the scene's own text is never trimmed.
+    text = template.format(**{k: v or _EMPTY for k, v in fields.items()})
+    text = _EMPTY_BRACKETS.sub(_EMPTY, text)
+    text = _EMPTY_LEADING.sub("", text)
+    text = _EMPTY_WITH_SEP.sub("", text).strip()
+    return text or filename
 
 
 def image_version(url: str | None) -> str:
@@ -178,6 +194,9 @@ class SceneCache:
 
     ``fetch(id)`` returns the scene dict or None (deleted). When a refresh fails, the last
     value is served (stale) and the failure re-raised only if nothing is cached.
+
+    The fetch runs in its own task that every caller awaits through :func:`asyncio.shield`,
+    so a caller that is cancelled (client gone, shutdown) never strands the others.
     """
 
     def __init__(
@@ -191,7 +210,8 @@ class SceneCache:
         self._ttl_s = ttl_s
         self._max_items = max_items
         self._items: OrderedDict[int, tuple[float, dict[str, Any] | None]] = OrderedDict()
-        self._inflight: dict[int, asyncio.Future[dict[str, Any] | None]] = {}
+        self._inflight: dict[int, asyncio.Task[tuple[dict[str, Any] | None, bool]]] = {}
+        #: Answers served from an expired entry because Stash failed (one per request).
         self.stale_served = 0
 
     def invalidate(self, scene_id: int) -> None:
@@ -207,27 +227,42 @@ class SceneCache:
         if cached is not None and time.monotonic() - cached[0] < self._ttl_s:
             self._items.move_to_end(scene_id)
             return cached[1]
-        pending = self._inflight.get(scene_id)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
-        self._inflight[scene_id] = future
+        task = self._inflight.get(scene_id)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(
+                self._load(scene_id), name=f"scene-cache-{scene_id}"
+            )
+            self._inflight[scene_id] = task
+            task.add_done_callback(lambda done: self._finished(scene_id, done))
+        value, stale = await asyncio.shield(task)
+        if stale:
+            self.stale_served += 1
+        return value
+
+    async def _load(self, scene_id: int) -> tuple[dict[str, Any] | None, bool]:
+        """(value, served stale?) for one fetch, shared by every caller of that moment."""
         try:
             value = await self._fetch(scene_id)
-        except Exception as exc:
+        except Exception:
+            cached = self._items.get(scene_id)
             if cached is not None:
-                self.stale_served += 1
-                future.set_result(cached[1])
-                return cached[1]
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters re-raise it themselves
+                return cached[1], True
             raise
-        finally:
-            self._inflight.pop(scene_id, None)
         self._items[scene_id] = (time.monotonic(), value)
         self._items.move_to_end(scene_id)
         while len(self._items) > self._max_items:
             self._items.popitem(last=False)
-        if not future.done():
-            future.set_result(value)
-        return value
+        return value, False
+
+    async def close(self) -> None:
+        """Cancel the fetches still running (shutdown: their session is about to close)."""
+        tasks = list(self._inflight.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _finished(self, scene_id: int, task: asyncio.Task[Any]) -> None:
+        if self._inflight.get(scene_id) is task:
+            del self._inflight[scene_id]
+        if not task.cancelled():
+            task.exception()  # retrieved: callers re-raise it, even if none is left

@@ -35,11 +35,13 @@ from .config import StashConfig
 from .index import IndexedScene, SceneIndex
 from .matcher import Hit, Matcher, best_per_scene, scene_id_from_key, split_path
 from .metadata import SceneCache, to_metadata
-from .oshash import oshash_file_async
+from .oshash import oshash_file
 
 log = get_logger("stash2plex.stash_source")
 SECTION = "stash"
 INDEX_FILE = "stash-index.sqlite3"
+#: Trailing path components tried under each media root (no library nests deeper).
+MAX_LOCAL_DEPTH = 16
 
 
 class StashSource:
@@ -70,7 +72,12 @@ class StashSource:
     # --- matching -----------------------------------------------------------------------
 
     async def resolve(self, request: MatchRequest) -> list[Candidate]:
-        hits: list[Hit] = self.matcher.by_hint(request.guid, request.title)
+        # Only our own guids are proof: another provider's keys may look like ours and
+        # name scenes of another Stash. A "stash-<id>" title is proof only when the user
+        # typed it (Fix Match); a scan's title comes from the file name.
+        identifier = self.app[CONFIG].provider.identifier
+        guid = request.guid if (request.guid or "").startswith(f"{identifier}://") else None
+        hits: list[Hit] = self.matcher.by_hint(guid, request.title if request.is_manual else None)
         parts = split_path(request.filename or "")
         basename = parts[-1] if parts else None
         oshash, size = request.oshash, None
@@ -86,9 +93,11 @@ class StashSource:
         if request.is_manual or not any(h.score >= threshold for h in hits):
             hits += self.matcher.by_title(request.title, request.year, request.date)
         ranked = best_per_scene(self.matcher.gate(hits))
+        # A scan only needs the best and the runner-up (for the margin); Fix Match more.
+        keep = 20 if request.is_manual else 2
         return [
             Candidate(metadata=self._candidate_metadata(h.scene), score=h.score, reason=h.reason)
-            for h in ranked[:20]
+            for h in ranked[:keep]
         ]
 
     def _candidate_metadata(self, scene: IndexedScene) -> Metadata:
@@ -109,24 +118,37 @@ class StashSource:
 
     async def _hash_local(self, filename: str) -> tuple[str | None, int | None]:
         """oshash of the file Plex names, when it is readable under a media root."""
+        # Probing paths and reading the file touch the media mount (often NFS or SMB):
+        # all of it in a worker thread, never in the event loop.
+        return await asyncio.to_thread(self._hash_local_sync, filename)
+
+    def _hash_local_sync(self, filename: str) -> tuple[str | None, int | None]:
         for path in self._local_candidates(filename):
             try:
                 size = path.stat().st_size
-                return await oshash_file_async(path), size
+                return oshash_file(path), size
             except (OSError, ValueError):
                 continue
         return None, None
 
     def _local_candidates(self, filename: str) -> list[Path]:
         out = []
-        parts = split_path(filename)
+        # Only the trailing components can lie under a root; the cap bounds the probing a
+        # single request can cause (a name with thousands of components).
+        parts = split_path(filename)[-MAX_LOCAL_DEPTH:]
         for root in self.config.media_roots:
             base = Path(root).resolve()
             # Relative names sit under the root; absolute ones only count inside it, so a
             # match request can never make us read an arbitrary file.
             for k in range(len(parts), 0, -1):
-                candidate = (base.joinpath(*parts[-k:])).resolve()
-                if candidate.is_relative_to(base) and candidate.is_file():
+                try:
+                    candidate = (base.joinpath(*parts[-k:])).resolve()
+                    found = candidate.is_relative_to(base) and candidate.is_file()
+                except (OSError, ValueError):
+                    # A name no filesystem takes (NUL byte, a component too long): not
+                    # here, and no reason to lose the request's other evidence.
+                    continue
+                if found:
                     out.append(candidate)
                     break
         return out
@@ -168,6 +190,7 @@ class StashSource:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.cache.close()
 
     async def _upkeep(self) -> None:
         """Build once if needed, then refresh on a timer and sweep deletions less often."""
@@ -190,6 +213,9 @@ class StashSource:
                         removed = await self.index.sweep(self.client)
                         last_sweep = time.monotonic()
                         if removed:
+                            # A deleted scene must not be served from the cache until
+                            # its TTL: the refetch answers "gone" (or stale if Stash fails).
+                            self.cache.expire_all()
                             log.info("index.swept", removed=removed)
                 self.sync_error = None
             except asyncio.CancelledError:
@@ -218,7 +244,12 @@ class StashSource:
             and not client.circuit_open
             and client.consecutive_failures == 0,
             "stash_last_ok_at": client.last_ok_at,
-            "stash_error": client.last_error if client.consecutive_failures else None,
+            # Auth, query and "locked" errors reset the failure count (Stash did answer),
+            # yet nothing works: while the index cannot sync, say why.
+            "stash_error": client.last_error
+            if client.consecutive_failures or self.sync_error
+            else None,
+            "stash_requests": client.requests,
             "index_scenes": stats["scenes"],
             "index_files": stats["files"],
             "index_age_s": None if stats["age_s"] is None else round(stats["age_s"], 1),
