@@ -34,6 +34,7 @@ import contextlib
 import inspect
 import re
 import sqlite3
+import sys
 import threading
 import time
 import unicodedata
@@ -345,6 +346,8 @@ class SceneIndex:
         self._readers_lock = threading.Lock()
         self._closed = False
         self._r  # noqa: B018 - open the event loop's reader now, not on the first match
+        self._suffix = _SuffixMap.read(self._r)
+        self._suffix_dirty = False
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -596,12 +599,17 @@ class SceneIndex:
         now = time.time()
         counts = self._store_counts()
         self._set_meta({**meta, "built_at": now, "refreshed_at": now})
+        # The map first (read inside this transaction), then the commit: once readers see
+        # the new index as built, its tails are already in memory.
+        self._suffix = _SuffixMap.read(w)
         w.execute("COMMIT")
         return counts
 
     def _rollback(self) -> None:
         if self._w.in_transaction:
             self._w.execute("ROLLBACK")
+            # The tails may have been read from the abandoned transaction.
+            self._suffix = _SuffixMap.read(self._w)
 
     def _checkpoint(self) -> None:
         # Give the WAL's pages back to the main file and the disk after a large write.
@@ -709,6 +717,7 @@ class SceneIndex:
         except BaseException:
             self._rollback()
             raise
+        self._suffix_dirty = True  # rebuilt once, when the whole refresh is done
         return len(todo), newest
 
     def _finish_refresh(self, meta: dict[str, Any]) -> None:
@@ -716,6 +725,9 @@ class SceneIndex:
         w.execute("BEGIN IMMEDIATE")
         self._set_meta({**meta, "refreshed_at": time.time()})
         w.execute("COMMIT")
+        if self._suffix_dirty:
+            self._suffix = _SuffixMap.read(w)
+            self._suffix_dirty = False
 
     # --- sweep --------------------------------------------------------------------------
 
@@ -774,6 +786,8 @@ class SceneIndex:
                     w.executemany("DELETE FROM scenes_fts WHERE rowid = ?", gone)
                 self._store_counts()
             self._set_meta({"swept_at": time.time()})
+            if gone:
+                self._suffix = _SuffixMap.read(w)
             w.execute("COMMIT")
         except BaseException:
             self._rollback()
@@ -835,25 +849,53 @@ class SceneIndex:
         return self._hits(_SQL_BY_BASENAME, fold(name))
 
     def suffix_candidates(
-        self, components: Sequence[str]
+        self, components: Sequence[str], *, name_only_limit: int = 8
     ) -> list[tuple[IndexedScene, IndexedFile, int]]:
         """Files sharing the last component (the basename) with ``components``, each with
         the number of trailing components the two paths share (at least 1; compared
-        case-folded and NFC). Sorted by that number, longest first, then by scene id."""
+        case-folded and NFC). Sorted by that number, longest first, then by scene id.
+
+        Every file sharing two or more components is returned; of those sharing only the
+        basename, at most ``name_only_limit`` (a generic name such as ``scene.mp4`` may be
+        shared by hundreds, and two already make it ambiguous). Answered from an
+        in-memory map of path tails, kept in step with every write: the hot path of a scan.
+        """
         wanted = [fold(c) for c in components if c and c not in ("/", "\\")]
         if not wanted:
             return []
-        rows = self._r.execute(_SQL_BY_BASENAME, (wanted[-1], wanted[-1])).fetchall()
+        want = wanted[::-1][:SUFFIX_DEPTH]
+        tails = self._suffix
+        found: dict[tuple[int, int], int] = {}
+        if len(want) > 1:
+            for sid, pos, have in tails.by_tail2.get((want[1], want[0]), ()):
+                shared = 2
+                for a, b in zip(have[2:], want[2:], strict=False):
+                    if a != b:
+                        break
+                    shared += 1
+                found[(sid, pos)] = shared
+        name_only = 0
+        for sid, pos, _have in tails.by_name.get(want[0], ()):
+            if (sid, pos) in found:
+                continue
+            if name_only >= name_only_limit:
+                break
+            found[(sid, pos)] = 1
+            name_only += 1
+        if not found:
+            return []
+        ids = sorted({sid for sid, _pos in found})
+        scenes = [self.get(ids[0])] if len(ids) == 1 else self.get_many(ids)
         out: list[tuple[IndexedScene, IndexedFile, int]] = []
-        for scene, hit, path_fold in _collect_hits(rows, with_fold=True):
-            have = _components(path_fold)
-            shared = 0
-            for a, b in zip(reversed(have), reversed(wanted), strict=False):
-                if a != b:
-                    break
-                shared += 1
-            if shared:
-                out.append((scene, hit, shared))
+        for scene in scenes:
+            if scene is None:
+                continue  # deleted between the map's last rebuild and now
+            for file in scene.files:
+                shared = found.get((scene.id, file.position))
+                # The map can trail the database by a moment (a refresh in progress):
+                # a file renamed since must not be reported under its old name.
+                if shared is not None and fold(file.basename) == want[0]:
+                    out.append((scene, file, shared))
         out.sort(key=lambda t: (-t[2], t[0].id, t[1].position))
         return out
 
@@ -996,6 +1038,44 @@ class SceneIndex:
             (f"{y:04d}", f"{y + 1:04d}", n),
         ).fetchall()
         return [r[0] for r in rows]
+
+
+# --- the in-memory path tails -----------------------------------------------------------
+
+#: Trailing components kept per file for suffix matching (no library nests deeper).
+SUFFIX_DEPTH: Final = 16
+
+_TailRef = tuple[int, int, tuple[str, ...]]  # scene id, file position, folded tail reversed
+
+
+class _SuffixMap:
+    """Every file's folded path tail, by basename and by (parent folder, basename).
+
+    SQLite answers a basename lookup in tens of microseconds; a scan asks hundreds of
+    times a second, so the tails live in memory too (about 300 bytes a file; folder names
+    are interned, so they are shared). Rebuilt from the database after each write.
+    """
+
+    __slots__ = ("by_name", "by_tail2")
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, list[_TailRef]] = {}
+        self.by_tail2: dict[tuple[str, str], list[_TailRef]] = {}
+
+    @classmethod
+    def read(cls, conn: sqlite3.Connection) -> _SuffixMap:
+        tails = cls()
+        intern = sys.intern
+        for sid, pos, path_fold in conn.execute("SELECT scene_id, position, path_fold FROM files"):
+            parts = _components(path_fold)
+            if not parts:
+                continue
+            have = tuple(intern(p) for p in parts[::-1][:SUFFIX_DEPTH])
+            ref = (sid, pos, have)
+            tails.by_name.setdefault(have[0], []).append(ref)
+            if len(have) > 1:
+                tails.by_tail2.setdefault((have[1], have[0]), []).append(ref)
+        return tails
 
 
 # --- helpers ----------------------------------------------------------------------------

@@ -162,7 +162,7 @@ def to_metadata(
         duration=round(duration * 1000) if duration else None,
         thumb=poster,
         art=background,
-        added_at=_epoch(created),
+        added_at=epoch(created),
         images=images,
         genres=[
             Tag(tag=t["name"])
@@ -180,7 +180,7 @@ def to_metadata(
     )
 
 
-def _epoch(stamp: str | None) -> int | None:
+def epoch(stamp: str | None) -> int | None:
     if not stamp:
         return None
     try:

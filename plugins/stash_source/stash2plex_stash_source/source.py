@@ -25,6 +25,7 @@ from stash2plex import (
     Metadata,
     PathDirection,
     Unavailable,
+    public_base_url,
     signed_url,
 )
 from stash2plex.logs import get_logger
@@ -34,7 +35,7 @@ from .client import StashClient, StashError
 from .config import StashConfig
 from .index import IndexedScene, SceneIndex
 from .matcher import Hit, Matcher, best_per_scene, scene_id_from_key, split_path
-from .metadata import SceneCache, to_metadata
+from .metadata import SceneCache, epoch, to_metadata
 from .oshash import oshash_file
 
 log = get_logger("stash2plex.stash_source")
@@ -42,6 +43,7 @@ SECTION = "stash"
 INDEX_FILE = "stash-index.sqlite3"
 #: Trailing path components tried under each media root (no library nests deeper).
 MAX_LOCAL_DEPTH = 16
+RENDERED_MAX = 5000
 
 
 class StashSource:
@@ -67,6 +69,8 @@ class StashSource:
         self.cache = SceneCache(self._fetch_scene, ttl_s=config.metadata_ttl_s)
         self.ignore_tags = frozenset(t.casefold() for t in config.ignore_tags)
         self.sync_error: str | None = None
+        #: scene id -> (the cached scene dict it was made from, base URL, Metadata)
+        self._rendered: dict[int, tuple[dict[str, Any], str, Metadata]] = {}
         self._task: asyncio.Task[None] | None = None
 
     # --- matching -----------------------------------------------------------------------
@@ -96,17 +100,26 @@ class StashSource:
         # A scan only needs the best and the runner-up (for the margin); Fix Match more.
         keep = 20 if request.is_manual else 2
         return [
-            Candidate(metadata=self._candidate_metadata(h.scene), score=h.score, reason=h.reason)
+            Candidate(
+                metadata=self._candidate_metadata(h.scene, thumb=request.is_manual),
+                score=h.score,
+                reason=h.reason,
+            )
             for h in ranked[:keep]
         ]
 
-    def _candidate_metadata(self, scene: IndexedScene) -> Metadata:
-        """What Fix Match shows: from the index alone, no Stash request."""
+    def _candidate_metadata(self, scene: IndexedScene, *, thumb: bool) -> Metadata:
+        """What Fix Match shows: from the index alone, no Stash request. A scan's automatic
+        match needs no thumbnail (Plex fetches the full item next), so none is signed."""
         title = scene.title
         if not title and scene.primary is not None:
             title = Path(scene.primary.basename).stem
         date = scene.date or ""
-        url = signed_url(self.app, f"/images/scene/{scene.id}/screenshot/0")
+        url = None
+        if thumb:
+            # The same change stamp Stash puts on the screenshot URL (its updated_at).
+            version = epoch(scene.updated_at) or 0
+            url = signed_url(self.app, f"/images/scene/{scene.id}/screenshot/{version}")
         return Metadata(
             rating_key=f"stash-{scene.id}",
             title=title or f"Scene {scene.id}",
@@ -167,7 +180,12 @@ class StashSource:
             ) from None
         if scene is None:
             return None
-        return to_metadata(
+        # Rendering signs every image URL: do it once per fetched scene and base URL.
+        base = public_base_url(self.app)
+        done = self._rendered.get(scene_id)
+        if done is not None and done[0] is scene and done[1] == base:
+            return done[2]
+        item = to_metadata(
             scene,
             title_template=self.config.title_template,
             content_rating=self.config.content_rating,
@@ -175,6 +193,10 @@ class StashSource:
             image_url=lambda path: signed_url(self.app, path),
             poster_kind="poster" if self.config.poster == "portrait" else "screenshot",
         )
+        self._rendered[scene_id] = (scene, base, item)
+        if len(self._rendered) > RENDERED_MAX:
+            self._rendered.pop(next(iter(self._rendered)))
+        return item
 
     async def _fetch_scene(self, scene_id: int) -> dict[str, Any] | None:
         data = await self.client.execute(queries.FIND_SCENE, {"id": str(scene_id)})

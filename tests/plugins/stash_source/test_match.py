@@ -310,7 +310,9 @@ async def test_matching_costs_stash_nothing(client, fake_stash, library, match):
 
 
 async def test_match_answers_are_complete_candidates(client, library, match):
-    """What Plex (and Fix Match) shows comes from the index, with a signed thumb."""
+    """What Plex (and Fix Match) shows comes from the index; Fix Match gets a signed
+    thumb versioned like Stash's screenshot, a scan's automatic match none (Plex fetches
+    the full item next)."""
     f = distinct_files(library)[2]
     (item,) = await match(client, filename=f.plex_path)
     scene = library.scenes[f.expected_scene_id]
@@ -318,7 +320,11 @@ async def test_match_answers_are_complete_candidates(client, library, match):
     assert item["key"] == f"/library/metadata/stash-{scene['id']}"
     expected_title = scene["title"] or Path(basename(f)).stem
     assert item["title"] == expected_title
-    assert item["thumb"].startswith("http") and "sig=" in item["thumb"]
+    assert "thumb" not in item
+    manual = await match(client, filename=f.plex_path, manual=1)
+    thumb = manual[0]["thumb"]
+    assert thumb.startswith("http") and "sig=" in thumb
+    assert "/screenshot/0?" not in thumb  # versioned, so an edited screenshot gets a new URL
 
 
 async def test_unreadable_names_under_media_roots_are_just_not_hashed(
