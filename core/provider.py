@@ -192,12 +192,16 @@ async def _match_needs_post(request: web.Request) -> web.Response:
     return error_response(405, f"use POST on {MATCH_KEY} with a JSON body")
 
 
+def _bad_key(rating_key: str) -> web.Response:
+    return error_response(
+        400, f"ratingKey {rating_key!r} is outside the allowed characters [A-Za-z0-9_-]"
+    )
+
+
 async def _item(request: web.Request) -> tuple[Metadata | None, web.Response | None]:
     rating_key = request.match_info["rating_key"]
     if not RATING_KEY_RE.match(rating_key):
-        return None, error_response(
-            400, f"ratingKey {rating_key!r} is outside the allowed characters [A-Za-z0-9_-]"
-        )
+        return None, _bad_key(rating_key)
     try:
         found = await request.app[HOOKS].build_metadata(rating_key)
     except Unavailable as exc:
@@ -228,9 +232,7 @@ async def sub_resource(request: web.Request) -> web.Response:
     """``/extras`` and anything else Plex asks for: an empty container keeps it happy."""
     rating_key = request.match_info["rating_key"]
     if not RATING_KEY_RE.match(rating_key):
-        return error_response(
-            400, f"ratingKey {rating_key!r} is outside the allowed characters [A-Za-z0-9_-]"
-        )
+        return _bad_key(rating_key)
     return _container(request.app, total_size=0, size=0, metadata=[])
 
 

@@ -44,6 +44,9 @@ class StashConfig:
     timeout_s: float = field(default=10.0, validator=_positive)
     #: Extra attempts after a connection error, a 5xx or "database is locked".
     retries: int = field(default=3, validator=attrs.validators.in_(range(0, 11)))
+    #: After repeated failures Stash is not asked again for this long (answers come from
+    #: the index and the cache meanwhile), then one request tests it.
+    breaker_cooldown_s: float = field(default=30.0, validator=_positive)
     #: How often the index asks Stash for scenes changed since the last refresh.
     index_refresh_s: float = field(default=300.0, validator=_positive)
     #: How often the index checks for deleted scenes (a pass over ids only).

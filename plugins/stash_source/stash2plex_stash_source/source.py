@@ -299,7 +299,12 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
     session = aiohttp.ClientSession()
     index = SceneIndex(app[CONFIG].data_dir / INDEX_FILE)
     client = StashClient(
-        url, config.api_key, session=session, timeout_s=config.timeout_s, retries=config.retries
+        url,
+        config.api_key,
+        session=session,
+        timeout_s=config.timeout_s,
+        retries=config.retries,
+        breaker_cooldown_s=config.breaker_cooldown_s,
     )
     source = StashSource(app, config, client, index, sample=sample_server is not None)
     app[RUNTIME_SOURCE][SECTION] = source
