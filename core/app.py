@@ -82,7 +82,11 @@ def create_app(
 
     from .provider import core_routes  # here to keep the import graph one-way
 
-    app = web.Application(middlewares=[request_middleware])
+    # A provider URL registered with a trailing slash makes Plex ask for
+    # "//library/metadata/...": an unknown path with merged or stripped slashes that does
+    # exist is redirected there (308 keeps a POST a POST, body included).
+    slashes = web.normalize_path_middleware(append_slash=False, remove_slash=True)
+    app = web.Application(middlewares=[request_middleware, slashes])
     app[CONFIG] = config
     app[PLUGINS] = pset
     app[HOOKS] = hooks

@@ -266,3 +266,30 @@ async def test_configured_identifier_is_used_everywhere(aiohttp_client, make_app
     mc = (await (await client.post("/library/metadata/matches", json={})).json())["MediaContainer"]
     assert mc["identifier"] == ident
     assert mc["Metadata"][0]["guid"] == f"{ident}://movie/k"
+
+
+async def _raw(client, request_line: str, body: bytes = b"") -> tuple[int, dict[str, str]]:
+    """Send a request line as written (an HTTP client would normalise "//...")."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+    writer.write(
+        f"{request_line} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        + body
+    )
+    await writer.drain()
+    head = (await reader.read()).split(b"\r\n\r\n", 1)[0].decode().split("\r\n")
+    writer.close()
+    headers = dict(line.split(": ", 1) for line in head[1:])
+    return int(head[0].split()[1]), headers
+
+
+async def test_doubled_or_trailing_slashes_reach_the_route(client):
+    # A provider registered as "http://host:8787/" gets "//library/..." from Plex:
+    # redirected with 308, which keeps a POST a POST, body included.
+    status, headers = await _raw(client, "POST //library/metadata/matches", b'{"type": 1}')
+    assert (status, headers["Location"]) == (308, "/library/metadata/matches")
+    status, headers = await _raw(client, "GET /library/metadata/stash-1/")
+    assert (status, headers["Location"]) == (308, "/library/metadata/stash-1")
+    resp = await client.get("/library//metadata/stash-1")  # followed: the item itself
+    assert resp.status == 200
+    assert (await resp.json())["MediaContainer"]["Metadata"][0]["ratingKey"] == "stash-1"
