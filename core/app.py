@@ -10,6 +10,7 @@ import asyncio
 import contextvars
 import itertools
 import os
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -82,11 +83,7 @@ def create_app(
 
     from .provider import core_routes  # here to keep the import graph one-way
 
-    # A provider URL registered with a trailing slash makes Plex ask for
-    # "//library/metadata/...": an unknown path with merged or stripped slashes that does
-    # exist is redirected there (308 keeps a POST a POST, body included).
-    slashes = web.normalize_path_middleware(append_slash=False, remove_slash=True)
-    app = web.Application(middlewares=[request_middleware, slashes])
+    app = web.Application(middlewares=[request_middleware])
     app[CONFIG] = config
     app[PLUGINS] = pset
     app[HOOKS] = hooks
@@ -172,6 +169,9 @@ async def request_middleware(
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        if exc.status == 404 and (moved := await _tidy_path(request)) is not None:
+            # 308 keeps a POST a POST, body included.
+            raise web.HTTPPermanentRedirect(moved) from None
         if exc.content_type == "application/json":
             response = exc  # already ours
         else:
@@ -190,6 +190,22 @@ async def request_middleware(
     if not response.prepared:
         response.headers["X-Request-ID"] = request_id
     return response
+
+
+async def _tidy_path(request: web.Request) -> str | None:
+    """A provider URL registered with a trailing slash makes Plex ask for
+    ``//library/metadata/...``: the same path with merged (or without trailing) slashes,
+    if that one exists. Only looked at for a 404, so it costs a scan nothing."""
+    path = request.raw_path.split("?", 1)[0]
+    query = request.raw_path[len(path) :]
+    merged = re.sub("//+", "/", path)
+    for candidate in dict.fromkeys((merged, merged.rstrip("/") or "/")):
+        if candidate == path:
+            continue
+        found = await request.app.router.resolve(request.clone(rel_url=candidate + query))
+        if found.http_exception is None:
+            return candidate + query
+    return None
 
 
 def new_request_id() -> str:

@@ -7,7 +7,6 @@ the item. Sources answer through hooks; this module only speaks the protocol.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -32,6 +31,7 @@ from .models import (
     RATING_KEY_RE,
     Candidate,
     Feature,
+    Image,
     MatchRequest,
     MediaContainer,
     MediaProvider,
@@ -39,7 +39,7 @@ from .models import (
     Metadata,
     Scheme,
 )
-from .wire import WireError, dumps, structure, wire_name
+from .wire import WireError, dumps, structure, unstructure, wire_name
 
 log = get_logger("stash2plex.provider")
 METADATA_PREFIX = "/library/metadata"
@@ -63,18 +63,31 @@ def _json(obj: Any, status: int = 200) -> web.Response:
     return web.Response(body=dumps(obj), status=status, content_type="application/json")
 
 
-def _container(app: web.Application, **kw: Any) -> web.Response:
-    container = MediaContainer(identifier=app[CONFIG].provider.identifier, **kw)
-    return _json({"MediaContainer": container})
-
-
-def finalize(app: web.Application, item: Metadata) -> Metadata:
-    """Give an item the guid and key shapes Plex requires (anything else fails silently)."""
+def _container(
+    app: web.Application,
+    *,
+    metadata: list[Metadata] | None = None,
+    images: list[Image] | None = None,
+    scores: list[int] | None = None,
+) -> web.Response:
+    """A ``MediaContainer`` answer. Items get the guid and key shapes Plex requires
+    (anything else makes Plex fail refreshes silently) on the wire only: the plugin's
+    objects are never modified."""
+    count = len(metadata if metadata is not None else images or [])
     identifier = app[CONFIG].provider.identifier
-    item.type = "movie"
-    item.guid = f"{identifier}://movie/{item.rating_key}"
-    item.key = f"{METADATA_PREFIX}/{item.rating_key}"
-    return item
+    container = MediaContainer(
+        identifier=identifier, total_size=count, size=count, metadata=metadata, images=images
+    )
+    data = unstructure(container)
+    for n, item in enumerate(data.get("Metadata") or ()):
+        item["type"] = "movie"
+        item["guid"] = f"{identifier}://movie/{item['ratingKey']}"
+        item["key"] = f"{METADATA_PREFIX}/{item['ratingKey']}"
+        if scores is not None:
+            item["score"] = scores[n]
+    return web.Response(
+        body=orjson.dumps({"MediaContainer": data}), content_type="application/json"
+    )
 
 
 async def provider_root(request: web.Request) -> web.Response:
@@ -160,11 +173,7 @@ async def matches(request: web.Request) -> web.StreamResponse:
         margin=provider.match_margin,
         limit=provider.max_manual_results,
     )
-    items = []
-    for c in chosen:
-        item = finalize(app, copy.copy(c.metadata))  # the plugin's object stays untouched
-        item.score = c.score
-        items.append(item)
+    items = [c.metadata for c in chosen]
     # One canonical line per request: the outcome rides on the access line.
     request[LOG_FIELDS] = {
         "match_filename": match.filename,
@@ -177,7 +186,7 @@ async def matches(request: web.Request) -> web.StreamResponse:
         "plugin": ranked[0].source if ranked else None,
         "match_ms": round((time.perf_counter() - started) * 1000, 3),
     }
-    response = _container(app, total_size=len(items), size=len(items), metadata=items)
+    response = _container(app, metadata=items, scores=[c.score for c in chosen])
     if items or match.is_manual:
         return response
     # Unmatched: answer Plex first, then tell the plugins.
@@ -209,14 +218,14 @@ async def _item(request: web.Request) -> tuple[Metadata | None, web.Response | N
     if found is None:
         return None, error_response(404, f"no item with ratingKey {rating_key!r}")
     _plugin, item = found
-    return finalize(request.app, item), None
+    return item, None
 
 
 async def metadata(request: web.Request) -> web.Response:
     item, error = await _item(request)
     if error is not None:
         return error
-    return _container(request.app, total_size=1, size=1, metadata=[item])
+    return _container(request.app, metadata=[item])
 
 
 async def images(request: web.Request) -> web.Response:
@@ -224,8 +233,7 @@ async def images(request: web.Request) -> web.Response:
     if error is not None:
         return error
     assert item is not None
-    count = len(item.images)
-    return _container(request.app, total_size=count, size=count, images=item.images)
+    return _container(request.app, images=item.images)
 
 
 async def sub_resource(request: web.Request) -> web.Response:
@@ -233,7 +241,7 @@ async def sub_resource(request: web.Request) -> web.Response:
     rating_key = request.match_info["rating_key"]
     if not RATING_KEY_RE.match(rating_key):
         return _bad_key(rating_key)
-    return _container(request.app, total_size=0, size=0, metadata=[])
+    return _container(request.app, metadata=[])
 
 
 async def healthz(request: web.Request) -> web.Response:
