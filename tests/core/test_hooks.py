@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from typing import Any
 
 import pytest
 from aiohttp import web
@@ -15,7 +14,6 @@ from stash2plex import (
     HOOKS,
     Candidate,
     CheckResult,
-    CliCommand,
     ConfigSection,
     Gap,
     GapKind,
@@ -295,7 +293,3 @@ def test_sync_registration_hooks_must_not_be_async(make_app):
 
     with pytest.raises(TypeError, match="must not be async"):
         make_app(plugins=[("bad", Bad())])
-
-
-def _unused(_: Any) -> None:  # keeps CliCommand import meaningful for readers
-    CliCommand  # noqa: B018

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stash2plex import Candidate, Metadata, Unavailable, hookimpl
+from stash2plex import Candidate, Image, Metadata, Unavailable, hookimpl
 
 IDENT = "tv.plex.agents.custom.stash2plex"
 
@@ -36,11 +36,7 @@ class Source:
         return Metadata(
             rating_key=rating_key,
             title=f"Scene {rating_key}",
-            images=[
-                {"type": "coverPoster", "url": "https://img.example/p.jpg"},  # type: ignore[list-item]
-            ]
-            if False
-            else [],
+            images=[Image(type="coverPoster", url="https://img.example/p.jpg", alt="poster")],
         )
 
     @hookimpl
@@ -199,7 +195,11 @@ async def test_unavailable_source_gives_503_json(client):
 async def test_images_and_unknown_sub_resources(client):
     resp = await client.get("/library/metadata/stash-1/images")
     mc = (await resp.json())["MediaContainer"]
-    assert mc["Image"] == [] and mc["size"] == 0
+    assert mc["Image"] == [
+        {"type": "coverPoster", "url": "https://img.example/p.jpg", "alt": "poster"}
+    ]
+    assert mc["size"] == mc["totalSize"] == 1
+    assert "Metadata" not in mc
     resp = await client.get("/library/metadata/stash-1/extras")
     assert resp.status == 200
     mc = (await resp.json())["MediaContainer"]
