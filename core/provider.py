@@ -164,6 +164,11 @@ async def matches(request: web.Request) -> web.StreamResponse:
     except WireError as exc:
         return error_response(400, "; ".join(exc.problems), problems=exc.problems)
     provider = app[CONFIG].provider
+    if match.type != 1:
+        # Only movies (type 1) are advertised; a show/season/episode request gets no
+        # movie pretending to be one.
+        log.debug("match.unsupported_type", type=match.type)
+        return _container(app, metadata=[])
     started = time.perf_counter()
     ranked = rank(await app[HOOKS].resolve_match(match))
     chosen = choose(

@@ -293,3 +293,10 @@ async def test_doubled_or_trailing_slashes_reach_the_route(client):
     resp = await client.get("/library//metadata/stash-1")  # followed: the item itself
     assert resp.status == 200
     assert (await resp.json())["MediaContainer"]["Metadata"][0]["ratingKey"] == "stash-1"
+
+
+async def test_only_movie_matches_are_answered(client):
+    for plex_type in (2, 3, 4):
+        resp = await client.post("/library/metadata/matches", json={"type": plex_type})
+        assert resp.status == 200
+        assert (await resp.json())["MediaContainer"]["Metadata"] == []
