@@ -22,7 +22,7 @@ from aiohttp import web
 from . import config as config_mod
 from .config import Config, ConfigError
 from .dispatch import Hooks
-from .logs import get_logger
+from .logs import REQUEST_ID, get_logger
 from .plugins import PluginError, PluginSet, build_manager
 
 CONFIG = web.AppKey("stash2plex.config", Config)
@@ -32,8 +32,6 @@ BACKGROUND = web.AppKey("stash2plex.background", set)
 #: Mutable runtime state of the core (start time, signing key), filled after start-up.
 RUNTIME = web.AppKey("stash2plex.runtime", dict)
 
-#: The id of the request being served, as sent back in ``X-Request-ID``.
-REQUEST_ID = web.RequestKey("stash2plex.request_id", str)
 _ID_PREFIX = secrets.token_hex(4) + "-"
 _ID_COUNTER = itertools.count(1)
 

@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import sys
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import orjson
@@ -151,6 +152,15 @@ def configure(
     handler._stash2plex = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(_LEVELS[level])
+    global _access_line
+    # The access line (one per request, the hot path of a scan) skips structlog's
+    # generic machinery but renders through the same tail: same keys, same format.
+    writer = _Writer(stream, "aiohttp.access")
+    _access_line = (
+        (lambda event: writer.msg(_dumps(redact_secrets(None, "info", event))))
+        if fmt == "json"
+        else None
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -172,6 +182,15 @@ def get_logger(name: str) -> Any:
 
 #: Fields a handler adds to its request's access line (one canonical line per request).
 LOG_FIELDS = RequestKey("stash2plex.log_fields", dict)
+#: The id of the request being served, as sent back in ``X-Request-ID``.
+REQUEST_ID = RequestKey("stash2plex.request_id", str)
+#: Renders and writes a finished access-line event (set by :func:`configure`).
+_access_line: Any = None
+
+
+def _utc_now() -> str:
+    # The same RFC 3339 form as structlog's TimeStamper(fmt="iso", utc=True).
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -179,17 +198,26 @@ class AccessLogger(AbstractAccessLogger):
     the handler put under :data:`LOG_FIELDS` (a match's outcome, for instance)."""
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        extra = request.get(LOG_FIELDS) or {}
-        _access.info(
-            "request",
-            method=request.method,
-            path=request.path,
-            status=response.status,
-            duration_ms=round(time * 1000, 2),
-            remote=request.remote,
-            user_agent=request.headers.get("User-Agent"),
-            **extra,
-        )
+        fields = {
+            "method": request.method,
+            "path": request.path,
+            "status": response.status,
+            "duration_ms": round(time * 1000, 2),
+            "remote": request.remote,
+            "user_agent": request.headers.get("User-Agent"),
+            **(request.get(LOG_FIELDS) or {}),
+        }
+        if _access_line is None:  # console format: the ordinary structlog path
+            _access.info("request", **fields)
+            return
+        fields["event"] = "request"
+        request_id = request.get(REQUEST_ID)
+        if request_id:
+            fields["request_id"] = request_id
+        fields["level"] = "info"
+        fields["logger"] = "aiohttp.access"
+        fields["ts"] = _utc_now()
+        _access_line(fields)
 
     @property
     def enabled(self) -> bool:

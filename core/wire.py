@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
+import types
 import typing
 from collections.abc import Iterator
 from typing import Any, TypeVar
@@ -18,6 +19,7 @@ import attrs
 import cattrs
 import orjson
 from cattrs.cols import list_structure_factory
+from cattrs.fns import identity
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from .models import Wire
@@ -51,6 +53,16 @@ def _strict(kind: type) -> Any:
         return value
 
     return structure
+
+
+_PRIMITIVES = frozenset({str, int, float, bool, type(None)})
+
+
+def _is_optional_primitive(tp: Any) -> bool:
+    return (
+        typing.get_origin(tp) in (typing.Union, types.UnionType)
+        and set(typing.get_args(tp)) <= _PRIMITIVES
+    )
 
 
 def _structure_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
@@ -106,6 +118,18 @@ def make_converter() -> cattrs.Converter:
 
         return unstructure_wire
 
+    # Unstructuring a primitive (or None) is the identity; saying so lets cattrs inline
+    # it instead of dispatching on every value of every answer.
+    conv.register_unstructure_hook_func(_is_optional_primitive, identity)
+
+    def list_unstructure_factory(tp: Any) -> Any:
+        (inner_type,) = typing.get_args(tp) or (Any,)
+        inner = conv.get_unstructure_hook(inner_type)
+        return lambda items: [inner(x) for x in items] if items else []
+
+    conv.register_unstructure_hook_factory(
+        lambda t: typing.get_origin(t) is list, list_unstructure_factory
+    )
     conv.register_structure_hook_factory(attrs.has, structure_factory)
     conv.register_unstructure_hook_factory(attrs.has, unstructure_factory)
     return conv
