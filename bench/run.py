@@ -113,6 +113,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def measured(pid: int, base: str, kind: str, data: Path, duration: int, conns: int) -> dict:
     """A load run plus the server's CPU time per request: on a shared (noisy) machine the
     CPU a request costs is steadier than the requests a second it gets."""
@@ -261,6 +268,7 @@ def main() -> int:
         results["provider_metadata"] = measured(
             provider.pid, base, "metadata", keys, args.duration, args.connections
         )
+        results["provider_rss_mb"] = rss_mb(provider.pid)
         results["stash_requests_during_cached_metadata"] = (
             get_json(endpoints["stats_url"])["graphql_requests"] - before
         )
@@ -290,6 +298,7 @@ def main() -> int:
         f"file {b['file_mb']:.0f} MB, {b['stash_requests']} Stash requests"
     )
     print(f"  start-up (persisted)   {results['startup_s']:.2f} s until /healthz is 200")
+    print(f"  provider RSS           {results['provider_rss_mb']:.0f} MB after the load runs")
     for name in ("match", "metadata"):
         bare_r, prov_r = results[f"bare_{name}"], results[f"provider_{name}"]
         print(
