@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +146,7 @@ def _request_base(request: web.Request) -> str:
 
 def error_response(status: int, message: str, **extra: Any) -> web.Response:
     """Every error is JSON: ``{"error": <reason>, "message": <what to do>}``."""
-    reason = web.Response(status=status).reason
+    reason = HTTPStatus(status).phrase
     return web.json_response({"error": reason, "message": message, **extra}, status=status)
 
 

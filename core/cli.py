@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from . import __version__, logs
 from . import config as config_mod
 from .app import CONFIG, HOOKS, PLUGINS, create_app
 from .config import ConfigError
-from .dispatch import await_maybe
 from .models import CliCommand
 from .plugins import PluginError
 
@@ -187,8 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(result)
 
 
-async def _await(value: Any) -> int:
-    return int(await await_maybe(value))
+async def _await(value: Awaitable[Any]) -> int:
+    return int(await value)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -161,14 +161,3 @@ class Hooks:
 
     async def on_gap(self, gap: Gap) -> None:
         await self._results("on_gap", {"gap": gap})
-
-
-def await_maybe(value: Any) -> Awaitable[Any]:
-    """Wrap a plain value so callers can always ``await`` (CLI command results)."""
-    if inspect.isawaitable(value):
-        return value
-
-    async def done() -> Any:
-        return value
-
-    return done()

@@ -24,7 +24,6 @@ import difflib
 import re
 import unicodedata
 from collections.abc import Iterable
-from typing import Any
 
 from attrs import define
 
@@ -264,7 +263,3 @@ def _duration_disagrees(file: IndexedFile, duration_s: float | None) -> bool:
     if duration_s is None or not file.duration:
         return False
     return abs(file.duration - duration_s) > DURATION_TOLERANCE_S
-
-
-def describe(hit: Hit) -> dict[str, Any]:
-    return {"scene": hit.scene.id, "score": hit.score, "reason": hit.reason}

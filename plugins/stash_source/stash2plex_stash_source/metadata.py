@@ -214,9 +214,6 @@ class SceneCache:
         #: Answers served from an expired entry because Stash failed (one per request).
         self.stale_served = 0
 
-    def invalidate(self, scene_id: int) -> None:
-        self._items.pop(scene_id, None)
-
     def expire_all(self) -> None:
         """Refetch everything on next use, but keep values to serve stale if Stash is down."""
         for key, (_at, value) in self._items.items():
