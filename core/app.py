@@ -17,13 +17,12 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-import structlog
 from aiohttp import web
 
 from . import config as config_mod
 from .config import Config, ConfigError
 from .dispatch import Hooks
-from .logs import REQUEST_ID, get_logger
+from .logs import REQUEST_ID, bind_request_id, get_logger
 from .plugins import PluginError, PluginSet, build_manager
 
 CONFIG = web.AppKey("stash2plex.config", Config)
@@ -36,8 +35,10 @@ RUNTIME = web.AppKey("stash2plex.runtime", dict)
 _ID_PREFIX = secrets.token_hex(4) + "-"
 _ID_COUNTER = itertools.count(1)
 
-#: The external base URL of the request being served (for building absolute URLs).
-_REQUEST_BASE: contextvars.ContextVar[str] = contextvars.ContextVar("stash2plex_base", default="")
+#: The request being served, for building absolute URLs only when one is needed.
+_REQUEST: contextvars.ContextVar[web.BaseRequest | None] = contextvars.ContextVar(
+    "stash2plex_request", default=None
+)
 
 log = get_logger("stash2plex.app")
 
@@ -135,10 +136,13 @@ def run_in_background(app: web.Application, coro: Awaitable[Any], name: str) -> 
 def public_base_url(app: web.Application) -> str:
     """The URL Plex reaches this provider at: ``provider.public_url``, else the request's."""
     configured = app[CONFIG].provider.public_url
-    return configured.rstrip("/") if configured else _REQUEST_BASE.get()
+    if configured:
+        return configured.rstrip("/")
+    request = _REQUEST.get()
+    return _request_base(request) if request is not None else ""
 
 
-def _request_base(request: web.Request) -> str:
+def _request_base(request: web.BaseRequest) -> str:
     proto = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
     host = request.headers.get("X-Forwarded-Host", request.host).split(",")[0].strip()
     return f"{proto}://{host}"
@@ -157,12 +161,11 @@ async def request_middleware(
     """Request id for the logs, the external base URL, and JSON for every error: no HTML
     error page and no traceback ever leaves the provider. (One middleware, not two: this
     runs for every request of a scan.)"""
-    # Each request runs in its own task with a copied context, so ids never leak.
-    structlog.contextvars.clear_contextvars()
+    # Each request runs in its own task with a copied context, so neither leaks.
     request_id = (request.headers.get("X-Request-ID") or new_request_id())[:64]
-    structlog.contextvars.bind_contextvars(request_id=request_id)
+    bind_request_id(request_id)
     request[REQUEST_ID] = request_id
-    _REQUEST_BASE.set(_request_base(request))
+    _REQUEST.set(request)
     try:
         response = await handler(request)
     except web.HTTPException as exc:

@@ -151,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             level=pre.log_level or core.log.level,
             fmt=pre.log_format or core.log.format,
             stream=stream,
+            batch=command == "serve",
         )
         app = create_app(raw, config_path=pre.config)
     except (ConfigError, PluginError) as exc:

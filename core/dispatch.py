@@ -11,12 +11,13 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable, Sequence
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from .errors import Unavailable
-from .logs import get_logger
+from .logs import debug_enabled, get_logger
 from .models import (
     Candidate,
     CheckResult,
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 log = get_logger("stash2plex.dispatch")
+#: Results that are never awaitable: no need for the (slow, ABC-based) awaitable check.
+_PLAIN = frozenset({list, tuple, dict, str, int, bool, float})
 
 
 class Hooks:
@@ -41,54 +44,67 @@ class Hooks:
     def __init__(self, pm: pluggy.PluginManager, app: web.Application | None = None) -> None:
         self.pm = pm
         self.app = app
+        self._cache: dict[str, tuple[list[pluggy.HookImpl], list[Any]]] = {}
 
     # --- machinery ---------------------------------------------------------------------
 
-    def _impls(self, hook: str) -> list[pluggy.HookImpl]:
+    def _impls(self, hook: str) -> list[tuple[str, Callable[..., Any], tuple[str, ...]]]:
+        """(plugin name, function, argument names) in pluggy's call order (LIFO,
+        ``tryfirst``/``trylast`` respected). A scan calls hooks hundreds of times a second,
+        so the list is remembered until the plugin manager's registrations change."""
+        raw = getattr(self.pm.hook, hook).get_hookimpls()
+        cached = self._cache.get(hook)
+        if cached is not None and cached[0] == raw:
+            return cached[1]
         # get_hookimpls() lists in reverse call order; pluggy calls the last one first.
-        return list(reversed(getattr(self.pm.hook, hook).get_hookimpls()))
+        impls = [(i.plugin_name, i.function, tuple(i.argnames)) for i in reversed(raw)]
+        self._cache[hook] = (raw, impls)
+        return impls
 
-    @staticmethod
-    def _call(impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> Any:
-        return impl.function(*[kwargs[name] for name in impl.argnames])
+    def implemented(self, hook: str) -> bool:
+        """Whether any plugin implements ``hook`` (lets callers skip building arguments)."""
+        return bool(self._impls(hook))
 
     async def _results(
         self, hook: str, kwargs: dict[str, Any], *, first: bool = False
     ) -> list[tuple[str, Any]]:
         """(plugin name, awaited non-None result) pairs; stops at the first if ``first``."""
-        kwargs = {"app": self.app, **kwargs}
+        kwargs["app"] = self.app
         out: list[tuple[str, Any]] = []
         unavailable: Unavailable | None = None
-        for impl in self._impls(hook):
-            started = time.perf_counter()
+        # Timing each call is for debug lines only: not paid when they are filtered out.
+        timed = debug_enabled()
+        for plugin, function, argnames in self._impls(hook):
+            started = time.perf_counter() if timed else 0.0
             try:
-                value = self._call(impl, kwargs)
-                if inspect.isawaitable(value):
+                value = function(*[kwargs[name] for name in argnames])
+                if type(value) is CoroutineType or (
+                    value is not None and type(value) not in _PLAIN and inspect.isawaitable(value)
+                ):
                     value = await value
             except Unavailable as exc:
-                log.warning(
-                    "plugin.unavailable", hook=hook, plugin=impl.plugin_name, error=str(exc)
-                )
+                log.warning("plugin.unavailable", hook=hook, plugin=plugin, error=str(exc))
                 unavailable = unavailable or exc
                 continue
             except Exception as exc:
                 log.exception(
                     "plugin.hook_failed",
                     hook=hook,
-                    plugin=impl.plugin_name,
+                    plugin=plugin,
                     error=f"{type(exc).__name__}: {exc}",
                 )
                 continue
-            log.debug(
-                "plugin.hook_called",
-                hook=hook,
-                plugin=impl.plugin_name,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                answered=value is not None,
-            )
+            if timed:
+                log.debug(
+                    "plugin.hook_called",
+                    hook=hook,
+                    plugin=plugin,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                    answered=value is not None,
+                )
             if value is None:
                 continue
-            out.append((impl.plugin_name, value))
+            out.append((plugin, value))
             if first:
                 break
         if first and not out and unavailable is not None:
@@ -97,15 +113,15 @@ class Hooks:
 
     def _sync_results(self, hook: str, kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
         """For registration hooks, called while the app is built (no loop needed)."""
-        kwargs = {"app": self.app, **kwargs}
+        kwargs["app"] = self.app
         out = []
-        for impl in self._impls(hook):
-            value = self._call(impl, kwargs)
+        for plugin, function, argnames in self._impls(hook):
+            value = function(*[kwargs[name] for name in argnames])
             if inspect.isawaitable(value):
                 value.close()  # type: ignore[attr-defined]
-                raise TypeError(f"plugin {impl.plugin_name!r}: hook {hook} must not be async")
+                raise TypeError(f"plugin {plugin!r}: hook {hook} must not be async")
             if value is not None:
-                out.append((impl.plugin_name, value))
+                out.append((plugin, value))
         return out
 
     # --- registration hooks ------------------------------------------------------------

@@ -8,12 +8,16 @@ Loki labels are the collector's business; everything here is a JSON field.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import contextvars
 import json
 import logging
 import re
 import sys
-from datetime import UTC, datetime
-from typing import Any, TextIO
+import threading
+import time
+from typing import Any
 
 import orjson
 import structlog
@@ -39,17 +43,41 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+def _secret_keys_in(keys: Any) -> list[str]:
+    """The keys among ``keys`` that name a secret, in any case. Every line asks this of
+    every key; the keys are few and repeat, so those known to be harmless are remembered
+    and skipped in one set operation."""
+    unknown = keys - _HARMLESS_KEYS
+    if not unknown:
+        return []
+    found = []
+    for key in unknown:
+        if isinstance(key, str) and key.lower() in SECRET_KEYS:
+            found.append(key)
+        elif len(_HARMLESS_KEYS) < 4096:
+            _HARMLESS_KEYS.add(key)
+    return found
+
+
+_HARMLESS_KEYS: set[str] = set()
+
+
 def redact_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
     """Never let a token or API key reach a log line, whoever logged it."""
-    for key, value in event.items():
-        if value and key.lower() in SECRET_KEYS:
+    for key in _secret_keys_in(event.keys()):
+        if event[key]:
             event[key] = "***"
-        elif type(value) is str:
-            if "=" in value:
+    for key, value in event.items():
+        kind = type(value)
+        if kind is str:
+            if "=" in value and value != "***":
                 event[key] = _SECRET_IN_TEXT.sub(r"\1=***", value)
-        elif isinstance(value, dict | list | tuple):
+        elif kind not in _SCALARS and isinstance(value, dict | list | tuple):
             event[key] = _scrub(value)
     return event
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 def _drop_stdlib_message(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -68,38 +96,86 @@ def _dumps(obj: Any, **_kw: Any) -> str:
         return json.dumps(obj, default=repr)
 
 
-class _Stdout(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stdout`` (or stderr) is at emit time (pytest swaps it)."""
+class _Output:
+    """Where every rendered line goes: whatever ``sys.stdout`` (or stderr) is when written
+    (pytest swaps it).
 
-    def __init__(self, target: str = "stdout") -> None:
+    With ``batch`` on (``serve``), lines written inside the event loop are gathered and
+    written once per loop iteration: under a scan's load a line no longer costs a write
+    system call of its own. A line is never held longer than that iteration, lines from
+    other threads are written at once, and whatever is pending is written at exit.
+    """
+
+    def __init__(self, target: str = "stdout", *, batch: bool = False) -> None:
         self.target = target
+        self.batch = batch
+        self._pending: list[str] = []
+        self._scheduled = False
+        self._loop_thread = threading.get_ident()
+        if batch:
+            atexit.register(self.flush)
+
+    def write(self, line: str) -> None:
+        if self.batch:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is not None:
+                self._pending.append(line)
+                if not self._scheduled:
+                    self._scheduled = True
+                    self._loop_thread = threading.get_ident()
+                    loop.call_soon(self.flush)
+                return
+            if threading.get_ident() != self._loop_thread:
+                # A worker thread (asyncio.to_thread): its own write, leaving the loop's
+                # pending lines to the loop.
+                self._emit(line + "\n")
+                return
+        self.flush()
+        self._emit(line + "\n")
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if self._pending:
+            lines, self._pending = self._pending, []
+            self._emit("\n".join(lines) + "\n")
+
+    def _emit(self, text: str) -> None:
+        stream = sys.stderr if self.target == "stderr" else sys.stdout
+        stream.write(text)
+        stream.flush()
+
+
+class _Handler(logging.Handler):
+    """The standard library's records (aiohttp's, asyncio's...) to the same output."""
+
+    def __init__(self, output: _Output) -> None:
         super().__init__()
+        self.output = output
 
-    @property  # type: ignore[override]
-    def stream(self) -> TextIO:
-        return sys.stderr if self.target == "stderr" else sys.stdout
-
-    @stream.setter
-    def stream(self, _value: TextIO) -> None:
-        pass
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.output.write(self.format(record))
+        except Exception:
+            self.handleError(record)
 
 
 class _Writer:
-    """structlog's output for our own events: one rendered line to the current stream.
+    """structlog's output for our own events: one rendered line to the shared output.
 
     Our events skip the standard library (a LogRecord per line costs more than the whole
-    rendering); stdlib records from other libraries go through the handler below. Both
+    rendering); stdlib records from other libraries go through the handler above. Both
     paths end in the same processors, so every line has the same shape.
     """
 
-    def __init__(self, target: str, name: str) -> None:
-        self.target = target
+    def __init__(self, output: _Output, name: str) -> None:
+        self.output = output
         self.name = name
 
     def msg(self, message: str) -> None:
-        stream = sys.stderr if self.target == "stderr" else sys.stdout
-        stream.write(message + "\n")
-        stream.flush()
+        self.output.write(message)
 
     debug = info = warning = error = critical = exception = msg
 
@@ -110,18 +186,66 @@ def _add_level_and_name(logger: Any, method: str, event: dict[str, Any]) -> dict
     return event
 
 
+def _utc_now() -> str:
+    """RFC 3339 in UTC with microseconds, as structlog's ``TimeStamper(fmt="iso",
+    utc=True)`` writes it; the date part is formatted once a second (every line has one)."""
+    global _ts_cache
+    now = time.time()
+    second = int(now)
+    cached_second, prefix = _ts_cache
+    if second != cached_second:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _ts_cache = (second, prefix)
+    micro = int((now - second) * 1_000_000)
+    return f"{prefix}.{micro:06d}Z" if micro else f"{prefix}Z"
+
+
+_ts_cache: tuple[int, str] = (-1, "")
+
+
+def _add_timestamp(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    event["ts"] = _utc_now()
+    return event
+
+
+#: The id of the request being served, for every line logged while serving it.
+_REQUEST_ID_VAR: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "stash2plex_request_id", default=None
+)
+
+
+def bind_request_id(request_id: str) -> None:
+    """Every line logged from now on in this context (one request's task) carries it.
+    Cheaper than ``structlog.contextvars.bind_contextvars``: one variable, set per request."""
+    _REQUEST_ID_VAR.set(request_id)
+
+
+def _add_request_id(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    request_id = _REQUEST_ID_VAR.get()
+    if request_id is not None:
+        event.setdefault("request_id", request_id)
+    return event
+
+
 _FOREIGN: list[Any] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.stdlib.ExtraAdder(),
     _drop_stdlib_message,
-    structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+    _add_request_id,
+    _add_timestamp,
 ]
+_output = _Output()
 
 
 def configure(
-    level: str = "info", fmt: str = "json", stream: str = "stdout", *, cache: bool = True
+    level: str = "info",
+    fmt: str = "json",
+    stream: str = "stdout",
+    *,
+    cache: bool = True,
+    batch: bool = False,
 ) -> None:
     """Route structlog and the standard library through one renderer on stdout.
 
@@ -130,6 +254,7 @@ def configure(
     makes a filtered-out ``debug`` call nearly free on the request path.
     ``stream="stderr"`` keeps a command's own output on stdout clean. Tests pass
     ``cache=False`` so ``structlog.testing.capture_logs`` and reconfiguration still work.
+    ``batch`` writes the lines of one event-loop iteration together (``serve``).
     """
     if fmt == "console":
         tail: list[Any] = [redact_secrets, structlog.dev.ConsoleRenderer(colors=False)]
@@ -143,7 +268,11 @@ def configure(
         foreign_pre_chain=_FOREIGN,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
     )
-    handler = _Stdout(stream)
+    global _output, _access_line, _min_level
+    _min_level = _LEVELS[level]
+    _output.flush()
+    output = _output = _Output(stream, batch=batch)
+    handler = _Handler(output)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in list(root.handlers):
@@ -152,27 +281,35 @@ def configure(
     handler._stash2plex = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(_LEVELS[level])
-    global _access_line
     # The access line (one per request, the hot path of a scan) skips structlog's
     # generic machinery but renders through the same tail: same keys, same format.
-    writer = _Writer(stream, "aiohttp.access")
     _access_line = (
-        (lambda event: writer.msg(_dumps(redact_secrets(None, "info", event))))
+        (lambda event: output.write(_dumps(redact_secrets(None, "info", event))))
         if fmt == "json"
         else None
     )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _add_request_id,
             _add_level_and_name,
-            structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+            _add_timestamp,
             structlog.processors.StackInfoRenderer(),
             *tail,
         ],
-        logger_factory=lambda name="stash2plex", *_args: _Writer(stream, name),
+        logger_factory=lambda name="stash2plex", *_args: _Writer(output, name),
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         cache_logger_on_first_use=cache,
     )
+
+
+def debug_enabled() -> bool:
+    """Whether debug lines are written: lets a hot path skip work only they need."""
+    return _min_level <= logging.DEBUG
+
+
+#: The level :func:`configure` set (structlog unconfigured writes every level).
+_min_level = logging.DEBUG
 
 
 def get_logger(name: str) -> Any:
@@ -188,11 +325,6 @@ REQUEST_ID = RequestKey("stash2plex.request_id", str)
 _access_line: Any = None
 
 
-def _utc_now() -> str:
-    # The same RFC 3339 form as structlog's TimeStamper(fmt="iso", utc=True).
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
 class AccessLogger(AbstractAccessLogger):
     """One structured line per request: method, path, status, duration_ms, and whatever
     the handler put under :data:`LOG_FIELDS` (a match's outcome, for instance)."""
@@ -205,8 +337,10 @@ class AccessLogger(AbstractAccessLogger):
             "duration_ms": round(time * 1000, 2),
             "remote": request.remote,
             "user_agent": request.headers.get("User-Agent"),
-            **(request.get(LOG_FIELDS) or {}),
         }
+        extra = request.get(LOG_FIELDS)
+        if extra:
+            fields.update(extra)
         if _access_line is None:  # console format: the ordinary structlog path
             _access.info("request", **fields)
             return

@@ -209,6 +209,11 @@ class MediaProvider(Wire):
 # --- what plugins hand the host ---------------------------------------------------------
 
 
+def _check_score(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not 0 <= value <= 100:
+        raise ValueError(f"{attribute.name} must be between 0 and 100, got {value!r}")
+
+
 @define(kw_only=True)
 class Candidate:
     """One possible answer to a match request, from one match source.
@@ -220,7 +225,7 @@ class Candidate:
     """
 
     metadata: Metadata
-    score: int = field(validator=[attrs.validators.ge(0), attrs.validators.le(100)])
+    score: int = field(validator=_check_score)
     reason: str = ""
     source: str = ""
 

@@ -120,18 +120,23 @@ async def _read_object(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def _parse_match(data: dict[str, Any], query: Any) -> MatchRequest:
-    unknown = sorted(set(data) - _MATCH_FIELDS)
-    if unknown:
-        log.debug("match.unknown_keys", keys=unknown)
-    known = {k: v for k, v in data.items() if k in _MATCH_FIELDS}
+def _parse_match(data: dict[str, Any], request: web.Request) -> MatchRequest:
+    known = data
+    if not data.keys() <= _MATCH_FIELDS:
+        log.debug("match.unknown_keys", keys=sorted(data.keys() - _MATCH_FIELDS))
+        known = {k: v for k, v in data.items() if k in _MATCH_FIELDS}
     # Plex sends 0/1 flags; tolerate true/false too, nothing looser.
-    for flag in ("manual", "includeAdult", "includeChildren"):
-        if isinstance(known.get(flag), bool):
-            known[flag] = int(known[flag])
-    if "manual" not in known and query.get("manual") in ("0", "1"):
-        known["manual"] = int(query["manual"])
+    for flag in _FLAGS:
+        if type(known.get(flag)) is bool:
+            known = {**known, flag: int(known[flag])}
+    if "manual" not in known and request.query_string:
+        manual = request.query.get("manual")
+        if manual in ("0", "1"):
+            known = {**known, "manual": int(manual)}
     return structure(known, MatchRequest)
+
+
+_FLAGS = ("manual", "includeAdult", "includeChildren")
 
 
 def rank(candidates: Sequence[Candidate]) -> list[Candidate]:
@@ -160,7 +165,7 @@ def choose(
 async def matches(request: web.Request) -> web.StreamResponse:
     app = request.app
     try:
-        match = _parse_match(await _read_object(request), request.query)
+        match = _parse_match(await _read_object(request), request)
     except WireError as exc:
         return error_response(400, "; ".join(exc.problems), problems=exc.problems)
     provider = app[CONFIG].provider
@@ -192,7 +197,7 @@ async def matches(request: web.Request) -> web.StreamResponse:
         "match_ms": round((time.perf_counter() - started) * 1000, 3),
     }
     response = _container(app, metadata=items, scores=[c.score for c in chosen])
-    if items or match.is_manual:
+    if items or match.is_manual or not app[HOOKS].implemented("on_unmatched"):
         return response
     # Unmatched: answer Plex first, then tell the plugins.
     response.headers["X-Request-ID"] = request[REQUEST_ID]

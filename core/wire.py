@@ -73,6 +73,12 @@ def _structure_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
         raise ValueError(f"expected one of {allowed}, got {value!r}") from None
 
 
+def _omittable(field: attrs.Attribute[Any]) -> bool:
+    if field.default is None:
+        return True
+    return bool(field.metadata.get("omit_empty")) and field.default == attrs.Factory(list)
+
+
 def make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True, omit_if_default=False)
     for kind in (int, float, str, bool):
@@ -101,22 +107,17 @@ def make_converter() -> cattrs.Converter:
         return make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, **names)
 
     def unstructure_factory(cls: type) -> Any:
-        names = {a.name: override(rename=wire_name(a, cls)) for a in attrs.fields(cls)}
-        fn = make_dict_unstructure_fn(cls, conv, **names)
         if not issubclass(cls, Wire):
-            return fn
-
-        empty_ok = {
-            wire_name(a, cls) for a in attrs.fields(cls) if not a.metadata.get("omit_empty")
+            names = {a.name: override(rename=a.name) for a in attrs.fields(cls)}
+            return make_dict_unstructure_fn(cls, conv, **names)
+        # Plex wants an unknown field absent, not null, and an optional list absent, not
+        # []: the generated function leaves such a field out when it holds its default
+        # (None, or the empty list of an ``omit_empty`` field). Other defaults are sent.
+        names = {
+            a.name: override(rename=wire_name(a, cls), omit_if_default=_omittable(a))
+            for a in attrs.fields(cls)
         }
-
-        def unstructure_wire(obj: Any) -> dict[str, Any]:
-            # Plex wants an unknown field absent, not null (and optional lists absent).
-            return {
-                k: v for k, v in fn(obj).items() if v is not None and (v != [] or k in empty_ok)
-            }
-
-        return unstructure_wire
+        return make_dict_unstructure_fn(cls, conv, **names)
 
     # Unstructuring a primitive (or None) is the identity; saying so lets cattrs inline
     # it instead of dispatching on every value of every answer.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 
@@ -22,6 +23,7 @@ from stash2plex import (
     Metadata,
     PathDirection,
     hookimpl,
+    logs,
 )
 from stash2plex.app import CONFIG
 from stash2plex.config import ConfigError
@@ -293,3 +295,42 @@ def test_sync_registration_hooks_must_not_be_async(make_app):
 
     with pytest.raises(TypeError, match="must not be async"):
         make_app(plugins=[("bad", Bad())])
+
+
+async def test_hook_calls_are_timed_at_debug_only(make_app, capsys):
+    class Sync:
+        @hookimpl
+        def map_path(self, path):
+            return "/mapped"
+
+    app = make_app(plugins=[("sync", Sync())])
+    capsys.readouterr()
+    await app[HOOKS].map_path("/a", PathDirection.PLEX_TO_STASH)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    called = [line for line in lines if line["event"] == "plugin.hook_called"]
+    assert called and called[0]["plugin"] == "sync" and called[0]["answered"] is True
+    assert called[0]["duration_ms"] >= 0
+
+    logs.configure(level="info", fmt="json", cache=False)
+    await app[HOOKS].map_path("/a", PathDirection.PLEX_TO_STASH)
+    assert "plugin.hook_called" not in capsys.readouterr().out
+
+
+async def test_hook_implementations_follow_registration(make_app):
+    """The host remembers each hook's implementations (a scan calls them hundreds of
+    times a second), but a plugin registered later is still called."""
+    app = make_app()
+    hooks = app[HOOKS]
+    assert await hooks.map_path("/a", PathDirection.PLEX_TO_STASH) is None
+    assert not hooks.implemented("map_path")
+
+    class Late:
+        @hookimpl
+        def map_path(self, path):
+            return "/late"
+
+    hooks.pm.register(Late(), name="late")
+    assert hooks.implemented("map_path")
+    assert await hooks.map_path("/a", PathDirection.PLEX_TO_STASH) == "/late"
+    hooks.pm.unregister(name="late")
+    assert await hooks.map_path("/a", PathDirection.PLEX_TO_STASH) is None

@@ -6,6 +6,8 @@ requests, stops it with SIGTERM (as Docker does) and parses everything it printe
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import os
 import re
@@ -13,12 +15,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from stash2plex import logs
 
 SITE = Path(__file__).parent / "data" / "site"
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -139,3 +144,48 @@ def test_console_format_for_humans(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "plugin.load_failed" in done.stderr
     assert not done.stderr.lstrip().startswith("{")
+
+
+class _CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+async def test_batched_output_writes_once_per_loop_iteration(monkeypatch):
+    """Under a scan's load the lines of one event-loop iteration cost one write; a line
+    never waits longer than that iteration, and a line from a thread is written at once."""
+    stream = _CountingStream()
+    monkeypatch.setattr(sys, "stdout", stream)
+    output = logs._Output("stdout", batch=True)
+    for n in range(3):
+        output.write(f'{{"n": {n}}}')
+    assert stream.writes == 0
+    await asyncio.sleep(0)
+    assert stream.writes == 1
+    assert stream.getvalue() == '{"n": 0}\n{"n": 1}\n{"n": 2}\n'
+
+    output.write('{"n": 3}')
+    worker = threading.Thread(target=output.write, args=('{"from": "thread"}',))
+    worker.start()
+    worker.join()  # no loop iteration in between: the thread's line is written at once
+    assert stream.getvalue().endswith('{"n": 2}\n{"from": "thread"}\n')
+    await asyncio.sleep(0)
+    assert stream.getvalue().endswith('{"from": "thread"}\n{"n": 3}\n')
+    output.write('{"n": 4}')
+    output.flush()  # what atexit does
+    assert stream.getvalue().endswith('{"n": 4}\n')
+    assert output._pending == []
+
+
+def test_unbatched_output_writes_each_line(monkeypatch):
+    stream = _CountingStream()
+    monkeypatch.setattr(sys, "stdout", stream)
+    output = logs._Output("stdout")
+    output.write("a")
+    output.write("b")
+    assert stream.getvalue() == "a\nb\n" and stream.writes == 2
