@@ -48,6 +48,11 @@ def _global_parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace, app: web.Application) -> int:
     server = app[CONFIG].server
+    try:
+        loop = new_event_loop(server.event_loop)
+    except ConfigError as exc:
+        print(f"stash2plex: {exc}", file=sys.stderr)
+        return 2
     web.run_app(
         app,
         host=server.host,
@@ -56,8 +61,28 @@ def _serve(args: argparse.Namespace, app: web.Application) -> int:
         shutdown_timeout=server.shutdown_timeout_s,
         print=None,
         handle_signals=True,
+        loop=loop,
     )
     return 0
+
+
+def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """The loop ``serve`` runs on (``[server] event_loop``). uvloop takes a fifth to a
+    quarter off the CPU every request costs in the event loop and in aiohttp's transport."""
+    if kind in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if kind == "uvloop":
+                raise ConfigError(
+                    [
+                        "server.event_loop: 'uvloop' is not installed (pip install uvloop; "
+                        "there is none for Windows): use 'auto' or 'asyncio'"
+                    ]
+                ) from None
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def _plugins(args: argparse.Namespace, app: web.Application) -> int:

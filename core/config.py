@@ -79,6 +79,8 @@ class ServerConfig:
     data_dir: str = "./data"
     #: Stay under Docker's 10 s stop grace period.
     shutdown_timeout_s: float = field(default=8.0, validator=_between(0, 300))
+    #: "auto": uvloop where it is installed (Linux, macOS), else asyncio's own loop.
+    event_loop: str = field(default="auto", validator=_one_of("auto", "asyncio", "uvloop"))
 
 
 @define

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from stash2plex.cli import new_event_loop
+from stash2plex.config import ConfigError
 
 SITE = Path(__file__).parent / "data" / "site"
 
@@ -82,3 +88,34 @@ def test_console_script_and_help(tmp_path):
     assert done.returncode == 0
     for command in ("serve", "plugins", "check"):
         assert command in done.stdout
+
+
+def test_event_loop_choice(monkeypatch):
+    loop = new_event_loop("asyncio")
+    assert type(loop).__module__.startswith("asyncio")
+    loop.close()
+    # uvloop is a dependency wherever it exists: "auto" takes it.
+    loop = new_event_loop("auto")
+    assert type(loop).__module__.startswith("uvloop")
+    loop.close()
+
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as on Windows: not installable
+    loop = new_event_loop("auto")
+    assert isinstance(loop, asyncio.AbstractEventLoop)
+    assert type(loop).__module__.startswith("asyncio")
+    loop.close()
+    with pytest.raises(ConfigError, match=r"server\.event_loop: 'uvloop' is not installed"):
+        new_event_loop("uvloop")
+
+
+def test_serve_refuses_a_missing_event_loop_naming_the_key(tmp_path):
+    done = run(
+        "serve",
+        cwd=tmp_path,
+        env={
+            "STASH2PLEX_SERVER__EVENT_LOOP": "tokio",
+            "STASH2PLEX_PLUGINS__DISABLE": "fake_blocked",
+        },
+    )
+    assert done.returncode == 2
+    assert "server.event_loop" in done.stderr and "tokio" in done.stderr
