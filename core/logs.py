@@ -111,27 +111,34 @@ class _Output:
         self.batch = batch
         self._pending: list[str] = []
         self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = threading.get_ident()
         if batch:
             atexit.register(self.flush)
 
     def write(self, line: str) -> None:
         if self.batch:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
+            thread = threading.get_ident()
+            loop = self._loop
+            if loop is None or thread != self._loop_thread or not loop.is_running():
+                # asyncio.get_running_loop() costs a getpid system call on Python 3.11:
+                # asked only when the loop seen last is not this thread's running one.
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    loop = None
+                if loop is not None:
+                    self._loop, self._loop_thread = loop, thread
+                elif thread != self._loop_thread:
+                    # A worker thread (asyncio.to_thread): its own write, leaving the
+                    # loop's pending lines to the loop.
+                    self._emit(line + "\n")
+                    return
             if loop is not None:
                 self._pending.append(line)
                 if not self._scheduled:
                     self._scheduled = True
-                    self._loop_thread = threading.get_ident()
                     loop.call_soon(self.flush)
-                return
-            if threading.get_ident() != self._loop_thread:
-                # A worker thread (asyncio.to_thread): its own write, leaving the loop's
-                # pending lines to the loop.
-                self._emit(line + "\n")
                 return
         self.flush()
         self._emit(line + "\n")
