@@ -53,7 +53,10 @@ def cleanup_ctx(app: web.Application) -> Callable[[web.Application], AsyncIterat
 
 @hookimpl
 def map_path(path: str, direction: PathDirection, app: web.Application) -> str | None:
-    found = get_engine(app).map(path, direction)
+    engine = get_engine(app)
+    if not engine.compiled:
+        return None  # no rules (the usual set-up): every scan request asks, answer at once
+    found = engine.map(path, direction)
     return None if found is None else found.path
 
 
