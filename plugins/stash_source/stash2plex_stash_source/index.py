@@ -32,17 +32,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import math
 import re
 import sqlite3
 import sys
 import threading
 import time
 import unicodedata
+from array import array
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 import orjson
 import structlog
@@ -51,7 +54,16 @@ from attrs import define
 from . import queries
 from .client import StashBadResponse, StashClient
 
-__all__ = ["SCHEMA_VERSION", "IndexedFile", "IndexedScene", "SceneIndex", "fold", "nfc"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "IndexedFile",
+    "IndexedScene",
+    "SceneCard",
+    "SceneIndex",
+    "TailFile",
+    "fold",
+    "nfc",
+]
 
 log = structlog.get_logger("stash2plex.stash_source")
 
@@ -80,12 +92,16 @@ def nfc(text: str) -> str:
 
 def fold(text: str) -> str:
     """The case-insensitive matching key: NFC, then Unicode case folding."""
+    if text.isascii():
+        return text.casefold()  # ASCII is NFC and folds to ASCII: the common case
     return nfc(nfc(text).casefold())
 
 
 def _components(folded_path: str) -> list[str]:
     # Stash paths use the Stash host's separator; accept both so a Windows Stash works.
-    return [c for c in _SEP_RE.split(folded_path) if c]
+    # str.split is the cheaper way for a POSIX path (empty pieces are dropped either way).
+    pieces = _SEP_RE.split(folded_path) if "\\" in folded_path else folded_path.split("/")
+    return [c for c in pieces if c]
 
 
 # --- records ----------------------------------------------------------------------------
@@ -102,6 +118,11 @@ class IndexedFile:
     duration: float | None
     oshash: str | None
     position: int
+
+    @property
+    def name_len(self) -> int:
+        """``len()`` of the basename, as :class:`TailFile` has it."""
+        return len(self.basename)
 
 
 @define(frozen=True, slots=True)
@@ -122,6 +143,39 @@ class IndexedScene:
     @property
     def primary(self) -> IndexedFile | None:
         return self.files[0] if self.files else None
+
+    @property
+    def primary_basename(self) -> str | None:
+        """The primary file's basename (an untitled scene's fallback title)."""
+        return self.files[0].basename if self.files else None
+
+
+class TailFile(NamedTuple):
+    """A file as the in-memory path tails know it: what ranking a suffix match needs (the
+    whole record, with the path, is :class:`IndexedFile`)."""
+
+    position: int
+    duration: float | None
+    #: ``len()`` of Stash's basename
+    name_len: int
+
+
+@define(slots=True)
+class SceneCard:
+    """What a scan's candidate shows and the gates test of a scene, from the in-memory
+    path tails (see :meth:`SceneIndex.suffix_matches`). ``primary_basename`` is only known
+    for an untitled scene (it is then the fallback title), None otherwise; ``title`` is
+    None for an empty title too. No ``updated_at``: only Fix Match's thumbnails need it,
+    and Fix Match reads whole scenes. Not frozen: a frozen attrs class pays an
+    ``object.__setattr__`` per field, and this is built on every scan request."""
+
+    id: int
+    title: str | None
+    date: str | None
+    studio: str | None
+    organized: bool
+    has_stash_id: bool
+    primary_basename: str | None
 
 
 # --- SQL --------------------------------------------------------------------------------
@@ -346,8 +400,12 @@ class SceneIndex:
         self._readers_lock = threading.Lock()
         self._closed = False
         self._r  # noqa: B018 - open the event loop's reader now, not on the first match
-        self._suffix = _SuffixMap.read(self._r)
-        self._suffix_dirty = False
+        #: Even while the path tails match what a reader of the database sees; odd from
+        #: just before the database moves past them (a refresh's pages) or they are
+        #: replaced, until they match again. suffix_matches answers from memory alone
+        #: only on an even epoch that did not change while it took the tails.
+        self._epoch = 0
+        self._suffix = self._read_tails()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -394,6 +452,17 @@ class SceneIndex:
             with self._readers_lock:
                 self._readers.append(conn)
         return conn
+
+    def _read_tails(self) -> _SuffixMap:
+        # A connection of its own, without memory mapping: the reader's mapping would keep
+        # every page of this full scan in the process's RSS, and lookups need none of them.
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("PRAGMA mmap_size = 0")
+            return _SuffixMap.read(conn)
+        finally:
+            conn.close()
 
     def _remove_files(self) -> None:
         for suffix in ("", "-wal", "-shm"):
@@ -601,15 +670,32 @@ class SceneIndex:
         self._set_meta({**meta, "built_at": now, "refreshed_at": now})
         # The map first (read inside this transaction), then the commit: once readers see
         # the new index as built, its tails are already in memory.
+        self._tails_stale()
         self._suffix = _SuffixMap.read(w)
         w.execute("COMMIT")
+        self._tails_current()
         return counts
 
     def _rollback(self) -> None:
-        if self._w.in_transaction:
-            self._w.execute("ROLLBACK")
-            # The tails may have been read from the abandoned transaction.
-            self._suffix = _SuffixMap.read(self._w)
+        w = self._w
+        if w.in_transaction:
+            w.execute("ROLLBACK")
+        elif not self._epoch & 1:
+            return
+        # The tails may have been read from the abandoned transaction, or trail the pages
+        # a failed refresh committed: read them from what is committed now.
+        self._suffix = _SuffixMap.read(w)
+        self._tails_current()
+
+    def _tails_stale(self) -> None:
+        """Before the database moves past the tails, or they are replaced."""
+        if not self._epoch & 1:
+            self._epoch += 1
+
+    def _tails_current(self) -> None:
+        """The tails (just read) match the committed database again."""
+        if self._epoch & 1:
+            self._epoch += 1
 
     def _checkpoint(self) -> None:
         # Give the WAL's pages back to the main file and the disk after a large write.
@@ -649,22 +735,28 @@ class SceneIndex:
         newest = watermark
         changed = seen = 0
         page = 1
-        while True:
-            data = await client.execute(
-                queries.SCENES_UPDATED_SINCE,
-                {"since": since, "page": page, "n": page_size},
-                "Stash2PlexScenesUpdatedSince",
-            )
-            scenes = _scenes_of(data)
-            if scenes:
-                seen += len(scenes)
-                page_changed, page_newest = await self._write(self._upsert_page, scenes)
-                changed += page_changed
-                if page_newest is not None and page_newest > newest:
-                    newest = page_newest
-            if len(scenes) < page_size:
-                break
-            page += 1
+        try:
+            while True:
+                data = await client.execute(
+                    queries.SCENES_UPDATED_SINCE,
+                    {"since": since, "page": page, "n": page_size},
+                    "Stash2PlexScenesUpdatedSince",
+                )
+                scenes = _scenes_of(data)
+                if scenes:
+                    seen += len(scenes)
+                    page_changed, page_newest = await self._write(self._upsert_page, scenes)
+                    changed += page_changed
+                    if page_newest is not None and page_newest > newest:
+                        newest = page_newest
+                if len(scenes) < page_size:
+                    break
+                page += 1
+        except BaseException:
+            # The pages applied so far stay (the next refresh starts from the old
+            # watermark anyway): bring the tails up to them rather than leave them behind.
+            await asyncio.shield(self._write(self._settle_tails))
+            raise
         duration = time.monotonic() - started
         await self._write(
             self._finish_refresh,
@@ -701,6 +793,9 @@ class SceneIndex:
                 todo.append(scene)
         if not todo:
             return 0, newest
+        # The tails are read again once, when the whole refresh is done; until then they
+        # trail the database, and suffix_matches leaves the answers to the database.
+        self._tails_stale()
         w.execute("BEGIN IMMEDIATE")
         try:
             self._insert_page(todo)
@@ -717,7 +812,6 @@ class SceneIndex:
         except BaseException:
             self._rollback()
             raise
-        self._suffix_dirty = True  # rebuilt once, when the whole refresh is done
         return len(todo), newest
 
     def _finish_refresh(self, meta: dict[str, Any]) -> None:
@@ -725,9 +819,13 @@ class SceneIndex:
         w.execute("BEGIN IMMEDIATE")
         self._set_meta({**meta, "refreshed_at": time.time()})
         w.execute("COMMIT")
-        if self._suffix_dirty:
-            self._suffix = _SuffixMap.read(w)
-            self._suffix_dirty = False
+        self._settle_tails()
+
+    def _settle_tails(self) -> None:
+        """Reads the tails again if the database may have moved past them."""
+        if self._epoch & 1:
+            self._suffix = _SuffixMap.read(self._w)
+            self._tails_current()
 
     # --- sweep --------------------------------------------------------------------------
 
@@ -787,8 +885,11 @@ class SceneIndex:
                 self._store_counts()
             self._set_meta({"swept_at": time.time()})
             if gone:
+                self._tails_stale()
                 self._suffix = _SuffixMap.read(w)
             w.execute("COMMIT")
+            if gone:
+                self._tails_current()
         except BaseException:
             self._rollback()
             raise
@@ -857,33 +958,18 @@ class SceneIndex:
 
         Every file sharing two or more components is returned; of those sharing only the
         basename, at most ``name_only_limit`` (a generic name such as ``scene.mp4`` may be
-        shared by hundreds, and two already make it ambiguous). Answered from an
-        in-memory map of path tails, kept in step with every write: the hot path of a scan.
+        shared by hundreds, and two already make it ambiguous). Found in an in-memory map
+        of path tails, then read back from the database with the whole scene, so the
+        answer is right even while the map trails the database.
+
+        :meth:`suffix_matches` is the same answer from memory alone: a scan's hot path.
         """
-        wanted = [fold(c) for c in components if c and c not in ("/", "\\")]
-        if not wanted:
-            return []
-        want = wanted[::-1][:SUFFIX_DEPTH]
         tails = self._suffix
-        found: dict[tuple[int, int], int] = {}
-        if len(want) > 1:
-            for sid, pos, have in tails.by_tail2.get((want[1], want[0]), ()):
-                shared = 2
-                for a, b in zip(have[2:], want[2:], strict=False):
-                    if a != b:
-                        break
-                    shared += 1
-                found[(sid, pos)] = shared
-        name_only = 0
-        for sid, pos, _have in tails.by_name.get(want[0], ()):
-            if (sid, pos) in found:
-                continue
-            if name_only >= name_only_limit:
-                break
-            found[(sid, pos)] = 1
-            name_only += 1
-        if not found:
+        walked = tails.walk(components, name_only_limit)
+        if walked is None:
             return []
+        slots, name = walked
+        found = {(tails.scene_ids[slot], tails.positions[slot]): k for slot, k in slots}
         ids = sorted({sid for sid, _pos in found})
         scenes = [self.get(ids[0])] if len(ids) == 1 else self.get_many(ids)
         out: list[tuple[IndexedScene, IndexedFile, int]] = []
@@ -894,9 +980,45 @@ class SceneIndex:
                 shared = found.get((scene.id, file.position))
                 # The map can trail the database by a moment (a refresh in progress):
                 # a file renamed since must not be reported under its old name.
-                if shared is not None and fold(file.basename) == want[0]:
+                if shared is not None and fold(file.basename) == name:
                     out.append((scene, file, shared))
         out.sort(key=lambda t: (-t[2], t[0].id, t[1].position))
+        return out
+
+    def suffix_matches(
+        self, components: Sequence[str], *, name_only_limit: int = 8
+    ) -> list[tuple[SceneCard, TailFile, int]] | None:
+        """:meth:`suffix_candidates` answered from the in-memory snapshot alone, with a
+        :class:`SceneCard` and a :class:`TailFile` instead of the whole scene and file:
+        no SQL, the hot path of a scan. Same files, same counts, same order.
+
+        None when the snapshot may differ from the database (a refresh is being applied,
+        or the snapshot is being replaced): ask :meth:`suffix_candidates` then, which
+        checks every file against the database.
+        """
+        epoch = self._epoch
+        if epoch & 1:
+            return None
+        tails = self._suffix
+        if self._epoch != epoch:
+            return None  # replaced meanwhile: the one read may be older than the database
+        walked = tails.walk(components, name_only_limit)
+        if walked is None:
+            return []
+        flags, durations = tails.flags, tails.durations
+        out: list[tuple[SceneCard, TailFile, int]] = []
+        for slot, shared in walked[0]:
+            if flags[slot] & _NAME_DIFFERS:
+                continue  # never reported by suffix_candidates either
+            duration = durations[slot]
+            file = TailFile(
+                tails.positions[slot],
+                None if math.isnan(duration) else duration,
+                tails.name_lens[slot],
+            )
+            out.append((tails.card(slot), file, shared))
+        if len(out) > 1:
+            out.sort(key=lambda t: (-t[2], t[0].id, t[1].position))
         return out
 
     def _hits(self, sql: str, key: str) -> list[tuple[IndexedScene, IndexedFile]]:
@@ -1045,37 +1167,242 @@ class SceneIndex:
 #: Trailing components kept per file for suffix matching (no library nests deeper).
 SUFFIX_DEPTH: Final = 16
 
-_TailRef = tuple[int, int, tuple[str, ...]]  # scene id, file position, folded tail reversed
+# One row per file with its scene, in primary key order: a sequential scan. A scene's
+# primary file (its lowest position) comes first.
+_SQL_TAILS = """
+SELECT f.scene_id, f.position, f.path_fold, f.basename, f.duration,
+       s.title, s.date, s.studio, s.organized, s.has_stash_id
+FROM files f JOIN scenes s ON s.id = f.scene_id
+ORDER BY f.scene_id, f.position
+"""
+# The order files sharing a key are listed in, as it always was: which files of a generic
+# name fill the name-only quota depends on it. The covering index answers it alone.
+_SQL_TAIL_ORDER = "SELECT scene_id, position FROM files ORDER BY path_fold, scene_id, position"
+
+# _SuffixMap.flags bits, one byte per file.
+_ORGANIZED: Final = 1
+_HAS_STASH_ID: Final = 2
+#: Stash's basename does not fold to the path's last component: the suffix step, which
+#: compares the basename, never reports the file (it still counts against the quota).
+_NAME_DIFFERS: Final = 4
+#: The file's text is its scene's title; else the primary file's basename (the fallback
+#: title).
+_TITLED: Final = 8
+
+#: Slots of the files a lookup found, with the trailing components each shares.
+_Walk = list[tuple[int, int]]
 
 
 class _SuffixMap:
-    """Every file's folded path tail, by basename and by (parent folder, basename).
+    """Every file's folded path tail, by basename and by (parent folder, basename), plus
+    what a scan's answer needs of the file and its scene: a snapshot of the database,
+    rebuilt after each write (see ``SceneIndex._epoch`` for when it may be trusted alone).
 
-    SQLite answers a basename lookup in tens of microseconds; a scan asks hundreds of
-    times a second, so the tails live in memory too (about 300 bytes a file; folder names
-    are interned, so they are shared). Rebuilt from the database after each write.
+    SQLite answers a lookup in tens of microseconds and a scan asks hundreds of times a
+    second, so this lives in memory, compactly: a file is a slot number; the dictionaries
+    map to a slot (the common unique key) or a list of slots; per-file fields are flat
+    arrays and one UTF-8 blob (the title, or the fallback title of an untitled scene);
+    dates and studio names are pooled. Folder names are interned, so they are shared.
     """
 
-    __slots__ = ("by_name", "by_tail2")
+    __slots__ = (
+        "by_name",
+        "by_tail2",
+        "date_ix",
+        "dates",
+        "durations",
+        "flags",
+        "haves",
+        "name_lens",
+        "positions",
+        "scene_ids",
+        "studio_ix",
+        "studios",
+        "text",
+        "text_ends",
+    )
 
     def __init__(self) -> None:
-        self.by_name: dict[str, list[_TailRef]] = {}
-        self.by_tail2: dict[tuple[str, str], list[_TailRef]] = {}
+        self.by_name: dict[str, int | list[int]] = {}
+        self.by_tail2: dict[tuple[str, str], int | list[int]] = {}
+        #: per slot: the folded path components, last first (at most SUFFIX_DEPTH)
+        self.haves: list[tuple[str, ...]] = []
+        self.scene_ids = array("q")
+        self.positions = array("I")
+        self.durations = array("d")  # NaN: unknown (SQLite never stores a NaN)
+        self.name_lens = array("I")  # len() of Stash's basename, as the scores need
+        self.flags = bytearray()
+        self.text_ends = array("Q")
+        self.text = b""
+        self.date_ix = array("I")  # index into dates; 0 is None
+        self.dates: list[str | None] = [None]
+        self.studio_ix = array("I")  # index into studios; 0 is None
+        self.studios: list[str | None] = [None]
 
     @classmethod
     def read(cls, conn: sqlite3.Connection) -> _SuffixMap:
+        """The snapshot of what ``conn`` sees (its open transaction, if any)."""
+        if conn.in_transaction:
+            return cls._read(conn)
+        conn.execute("BEGIN")  # two statements, one snapshot
+        try:
+            return cls._read(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    @classmethod
+    def _read(cls, conn: sqlite3.Connection) -> _SuffixMap:
         tails = cls()
         intern = sys.intern
-        for sid, pos, path_fold in conn.execute("SELECT scene_id, position, path_fold FROM files"):
+        nan = math.nan
+        by_name, by_tail2 = tails.by_name, tails.by_tail2
+        text = bytearray()
+        date_pool: dict[str | None, int] = {None: 0}
+        studio_pool: dict[str | None, int] = {None: 0}
+        # Bound once: this loop runs once per file of the library.
+        add_have = tails.haves.append
+        add_sid, add_pos = tails.scene_ids.append, tails.positions.append
+        add_duration, add_len = tails.durations.append, tails.name_lens.append
+        add_flags, add_end = tails.flags.append, tails.text_ends.append
+        add_date, add_studio = tails.date_ix.append, tails.studio_ix.append
+        scene, primary, slot = None, "", -1
+        for row in conn.execute(_SQL_TAILS):
+            sid, pos, path_fold, basename, duration, title, date, studio = row[:8]
+            if sid != scene:
+                scene, primary = sid, basename  # an untitled scene's fallback title
             parts = _components(path_fold)
             if not parts:
                 continue
-            have = tuple(intern(p) for p in parts[::-1][:SUFFIX_DEPTH])
-            ref = (sid, pos, have)
-            tails.by_name.setdefault(have[0], []).append(ref)
+            # Basenames are mostly unique: only folder names are worth interning.
+            name = parts[-1]
+            have = (name, *[intern(p) for p in parts[-2 : -SUFFIX_DEPTH - 1 : -1]])
+            slot += 1
+            add_have(have)
+            add_sid(sid)
+            add_pos(pos)
+            add_duration(nan if duration is None else duration)
+            add_len(len(basename))
+            flags = (_ORGANIZED if row[8] else 0) | (_HAS_STASH_ID if row[9] else 0)
+            if fold(basename) != name:
+                flags |= _NAME_DIFFERS
+            if title:
+                flags |= _TITLED
+            text += (title or primary).encode("utf-8", "surrogatepass")
+            add_end(len(text))
+            add_flags(flags)
+            ix = date_pool.get(date)
+            if ix is None:
+                ix = date_pool[date] = len(date_pool)
+            add_date(ix)
+            ix = studio_pool.get(studio)
+            if ix is None:
+                ix = studio_pool[studio] = len(studio_pool)
+            add_studio(ix)
+            _add_slot(by_name, name, slot)
             if len(have) > 1:
-                tails.by_tail2.setdefault((have[1], have[0]), []).append(ref)
+                _add_slot(by_tail2, (have[1], name), slot)
+        tails._order_lists(conn)
+        tails.text = bytes(text)
+        tails.dates = list(date_pool)
+        tails.studios = list(studio_pool)
         return tails
+
+    def _order_lists(self, conn: sqlite3.Connection) -> None:
+        """Lists files sharing a key by folded path, then scene id and position."""
+        lists = [v for d in (self.by_name, self.by_tail2) for v in d.values() if type(v) is list]
+        if not lists:
+            return
+        # Each slot's rank in that order, in one flat array: keeping every path for a
+        # sort would scatter them among the map's objects, and the heap would stay that
+        # size after they are gone.
+        sids, positions = self.scene_ids, self.positions
+        n = len(sids)
+        rank = array("I", bytes(4 * n))
+        for i, (sid, pos) in enumerate(conn.execute(_SQL_TAIL_ORDER)):
+            # Slots are in (scene id, position) order; a file without a path has none.
+            slot = bisect_left(sids, sid)
+            while slot < n and sids[slot] == sid:
+                if positions[slot] == pos:
+                    rank[slot] = i
+                    break
+                slot += 1
+        for slots in lists:
+            slots.sort(key=rank.__getitem__)
+
+    def walk(self, components: Sequence[str], name_only_limit: int) -> tuple[_Walk, str] | None:
+        """The files sharing trailing components with ``components`` (see
+        :meth:`SceneIndex.suffix_candidates` for the rules), as (slot, shared) pairs, plus
+        the folded basename asked for; None when there are none."""
+        # Only the trailing components can be compared: fold at most SUFFIX_DEPTH of them.
+        want: list[str] = []
+        for c in reversed(components):
+            if c and c not in ("/", "\\"):
+                want.append(fold(c))
+                if len(want) == SUFFIX_DEPTH:
+                    break
+        if not want:
+            return None
+        name = want[0]
+        named = self.by_name.get(name)
+        if named is None:
+            return None  # no file has this basename: nothing shares more either
+        found: _Walk = []
+        if len(want) > 1:
+            slots = self.by_tail2.get((want[1], name))
+            if slots is not None:
+                haves, depth = self.haves, len(want)
+                for slot in (slots,) if type(slots) is int else slots:
+                    have = haves[slot]
+                    most = min(len(have), depth)
+                    shared = 2
+                    while shared < most and have[shared] == want[shared]:
+                        shared += 1
+                    found.append((slot, shared))
+        if type(named) is int:
+            # The common case: one file has this name (often found above already).
+            if name_only_limit > 0:
+                for slot, _k in found:
+                    if slot == named:
+                        break
+                else:
+                    found.append((named, 1))
+            return (found, name) if found else None
+        seen = {slot for slot, _k in found}
+        name_only = 0
+        for slot in named:
+            if slot in seen:
+                continue
+            if name_only >= name_only_limit:
+                break
+            found.append((slot, 1))
+            name_only += 1
+        return (found, name) if found else None
+
+    def card(self, slot: int) -> SceneCard:
+        """The scene card of the file in ``slot``."""
+        flags = self.flags[slot]
+        start = self.text_ends[slot - 1] if slot else 0
+        shown = self.text[start : self.text_ends[slot]].decode("utf-8", "surrogatepass")
+        return SceneCard(
+            self.scene_ids[slot],
+            shown if flags & _TITLED else None,
+            self.dates[self.date_ix[slot]],
+            self.studios[self.studio_ix[slot]],
+            bool(flags & _ORGANIZED),
+            bool(flags & _HAS_STASH_ID),
+            None if flags & _TITLED else shown,
+        )
+
+
+def _add_slot(slots: dict[Any, int | list[int]], key: Any, slot: int) -> None:
+    # A bare slot for a key only one file has (most of them): a list costs more.
+    current = slots.get(key)
+    if current is None:
+        slots[key] = slot
+    elif type(current) is int:
+        slots[key] = [current, slot]
+    else:
+        current.append(slot)
 
 
 # --- helpers ----------------------------------------------------------------------------

@@ -23,26 +23,37 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from attrs import define
 
-from .index import IndexedFile, IndexedScene, SceneIndex
+from .index import IndexedFile, IndexedScene, SceneCard, SceneIndex, TailFile
 
 RATING_KEY_PREFIX = "stash-"
 _HINT = re.compile(r"(?:^|[^A-Za-z0-9])stash-(\d{1,18})(?![0-9])")
 _SPLIT = re.compile(r"[\\/]+")
+_DRIVE = re.compile(r"[A-Za-z]:")
+_OSHASH = re.compile(r"[0-9a-f]{16}")
 #: Below this length a basename is too generic to be trusted alone ("1.mp4", "scene.mp4").
 MIN_DISTINCT_BASENAME = 10
 DURATION_TOLERANCE_S = 5.0
 AMBIGUOUS = 70
 
 
+#: A scene as the ladder reports it: whole (most steps), or as the suffix step's card in a
+#: scan. Both have what gates and a scan's candidates read: ``id``, ``title``, ``date``,
+#: ``studio``, ``organized``, ``has_stash_id`` and ``primary_basename``.
+AnyScene = IndexedScene | SceneCard
+#: A suffix step row: the scene, the file the path tails found, components shared.
+_Row = tuple[AnyScene, IndexedFile | TailFile, int]
+_WholeRow = tuple[AnyScene, IndexedFile, int]
+
+
 @define
 class Hit:
     """One scene the ladder found, with the score of its best evidence."""
 
-    scene: IndexedScene
+    scene: AnyScene
     score: int
     reason: str
 
@@ -57,18 +68,30 @@ def scene_id_from_key(rating_key: str) -> int | None:
 #: Samba (vfs_catia/fruit) and macOS show characters Windows forbids in names as private-
 #: use code points U+F000 + the ASCII code: a Windows Plex sees ``\uf022`` for ``"``.
 _SFM = str.maketrans({0xF000 + ord(c): c for c in '"*:<>?|'})
+#: Any character ``_SFM`` replaces: str.translate costs a dict lookup per character, so it
+#: only runs on the rare path that has one.
+_SFM_ANY = re.compile("[" + "".join(chr(0xF000 + ord(c)) for c in '"*:<>?|') + "]")
 
 
 def plain(path: str) -> str:
     """NFC, with Samba's private-use stand-ins turned back into the real characters."""
-    return unicodedata.normalize("NFC", path).translate(_SFM)
+    if path.isascii():
+        return path  # already NFC, and no stand-in: the common case, O(1) to tell
+    # normalize() returns its input when a quick check finds it already NFC. NFC first,
+    # stand-ins second, as always: in the other order "<" + U+0338 would compose.
+    path = unicodedata.normalize("NFC", path)
+    return path.translate(_SFM) if _SFM_ANY.search(path) else path
 
 
 def split_path(path: str) -> list[str]:
     """Components of a path in any style (POSIX, Windows, UNC), NFC-normalised."""
-    parts = [p for p in _SPLIT.split(plain(path)) if p not in ("", ".")]
-    if parts and re.fullmatch(r"[A-Za-z]:", parts[0]):
-        parts = parts[1:]  # a drive letter is not a folder Stash could share
+    path = plain(path)
+    # str.split is several times cheaper than the regex; empty pieces are dropped below
+    # either way, so runs of separators give the same answer.
+    pieces = _SPLIT.split(path) if "\\" in path else path.split("/")
+    parts = [p for p in pieces if p and p != "."]
+    if parts and len(parts[0]) == 2 and _DRIVE.fullmatch(parts[0]):
+        del parts[0]  # a drive letter is not a folder Stash could share
     return parts
 
 
@@ -105,7 +128,7 @@ class Matcher:
 
     def by_oshash(self, oshash: str | None, basename: str | None, size: int | None) -> list[Hit]:
         """Step 2: the OpenSubtitles hash Stash also computes, confirmed by size/name."""
-        if not oshash or not re.fullmatch(r"[0-9a-f]{16}", oshash):
+        if not oshash or not _OSHASH.fullmatch(oshash):
             return []
         scenes = self.index.by_oshash(oshash)
         hits = []
@@ -137,19 +160,45 @@ class Matcher:
             return [Hit(folded[0], 92, "path-case")]
         return [Hit(s, AMBIGUOUS, "path-case-shared") for s in folded]
 
-    def by_suffix(self, parts: list[str], duration_s: float | None) -> list[Hit]:
+    def by_suffix(
+        self, parts: list[str], duration_s: float | None, *, cards: bool = True
+    ) -> list[Hit]:
         """Steps 4 and 5: the longest run of trailing components shared with Stash's path.
 
         Needs no configuration when Plex sends a relative path. A unique winner at k >= 2
         scores 88-95; a unique basename (k = 1) scores 86 only when the request has no
         folders to contradict it; anything tied is ambiguous.
+
+        ``cards``: answer from the index's in-memory snapshot (scene cards) when it is
+        current, as a scan does. The database answers instead (whole scenes) when it is
+        not, when case twins must be told apart by their paths, and for ``cards=False``
+        (Fix Match, whose thumbnails need whole scenes). The hits are the same either way.
         """
         if not parts:
             return []
-        rows = self.index.suffix_candidates(parts)
+        if cards:
+            rows = self.index.suffix_matches(parts)
+            if rows is not None:
+                hits = self._rank_suffix(parts, duration_s, rows)
+                if hits is not None:
+                    return hits
+        hits = self._rank_suffix(parts, duration_s, self.index.suffix_candidates(parts))
+        return hits or []  # never None: whole files have their paths
+
+    def _rank_suffix(
+        self, parts: list[str], duration_s: float | None, rows: Sequence[_Row]
+    ) -> list[Hit] | None:
+        """by_suffix's hits from the index's rows; None when a tie needs paths the rows
+        do not have."""
         if not rows:
             return []
-        by_scene: dict[int, tuple[IndexedScene, IndexedFile, int]] = {}
+        if len(rows) == 1:
+            # The common case, one file: nothing to rank or tie.
+            scene, file, shared = rows[0]
+            if _duration_disagrees(file, duration_s):
+                return []
+            return [Hit(scene, self._suffix_score(parts, file, shared), f"suffix-{shared}")]
+        by_scene: dict[int, _Row] = {}
         for scene, file, shared in rows:
             if _duration_disagrees(file, duration_s):
                 continue
@@ -162,7 +211,10 @@ class Matcher:
         top = ranked[0][2]
         tied = [r for r in ranked if r[2] == top]
         if len(tied) > 1:
-            tied, losers = _break_case_tie(parts, tied)
+            whole = [(s, f, k) for s, f, k in tied if isinstance(f, IndexedFile)]
+            if len(whole) < len(tied):
+                return None  # case twins are told apart by their paths: not in memory
+            tied, losers = _break_case_tie(parts, whole)
             ranked = tied + losers + ranked[len(tied) + len(losers) :]
         hits = []
         if len(tied) > 1:
@@ -177,12 +229,12 @@ class Matcher:
         return hits
 
     @staticmethod
-    def _suffix_score(parts: list[str], file: IndexedFile, shared: int) -> int:
+    def _suffix_score(parts: list[str], file: IndexedFile | TailFile, shared: int) -> int:
         if shared >= 2:
             return min(95, 83 + 5 * (shared - 1))  # 88, 93, 95
         if len(parts) > 1:
             return 80  # same name, different folders: the file may be another one
-        if len(file.basename) < MIN_DISTINCT_BASENAME:
+        if file.name_len < MIN_DISTINCT_BASENAME:
             return 75  # "1.mp4" alone proves nothing
         return 86
 
@@ -204,6 +256,8 @@ class Matcher:
     # --- the ladder ---------------------------------------------------------------------
 
     def gate(self, hits: Iterable[Hit]) -> list[Hit]:
+        if not (self.require_organized or self.require_stash_id):
+            return list(hits)
         out = []
         for hit in hits:
             if self.require_organized and not hit.scene.organized:
@@ -215,6 +269,9 @@ class Matcher:
 
 
 def best_per_scene(hits: Iterable[Hit]) -> list[Hit]:
+    hits = list(hits)
+    if len(hits) < 2:
+        return hits  # nothing to merge or order: a scan's usual answer
     best: dict[int, Hit] = {}
     for hit in hits:
         current = best.get(hit.scene.id)
@@ -224,14 +281,12 @@ def best_per_scene(hits: Iterable[Hit]) -> list[Hit]:
 
 
 def _break_case_tie(
-    parts: list[str], tied: list[tuple[IndexedScene, IndexedFile, int]]
-) -> tuple[
-    list[tuple[IndexedScene, IndexedFile, int]], list[tuple[IndexedScene, IndexedFile, int]]
-]:
+    parts: list[str], tied: list[_WholeRow]
+) -> tuple[list[_WholeRow], list[_WholeRow]]:
     """Case twins ("Beach Day.mp4" and "beach day.mp4" side by side on a Linux Stash):
     the one whose trailing components match with their case wins, if exactly one does."""
 
-    def exact(row: tuple[IndexedScene, IndexedFile, int]) -> int:
+    def exact(row: _WholeRow) -> int:
         have = split_path(row[1].path)
         shared = 0
         for a, b in zip(reversed(have), reversed(parts), strict=False):
@@ -259,7 +314,7 @@ def _similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a, b).ratio()
 
 
-def _duration_disagrees(file: IndexedFile, duration_s: float | None) -> bool:
+def _duration_disagrees(file: IndexedFile | TailFile, duration_s: float | None) -> bool:
     if duration_s is None or not file.duration:
         return False
     return abs(file.duration - duration_s) > DURATION_TOLERANCE_S

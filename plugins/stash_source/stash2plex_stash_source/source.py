@@ -34,7 +34,7 @@ from . import queries
 from .client import StashClient, StashError
 from .config import StashConfig
 from .index import IndexedScene, SceneIndex
-from .matcher import Hit, Matcher, best_per_scene, scene_id_from_key, split_path
+from .matcher import AnyScene, Hit, Matcher, best_per_scene, scene_id_from_key, split_path
 from .metadata import SceneCache, epoch, to_metadata
 from .oshash import oshash_file
 
@@ -76,47 +76,59 @@ class StashSource:
     # --- matching -----------------------------------------------------------------------
 
     async def resolve(self, request: MatchRequest) -> list[Candidate]:
+        provider = self.app[CONFIG].provider
+        manual = request.is_manual
+        filename = request.filename
         # Only our own guids are proof: another provider's keys may look like ours and
         # name scenes of another Stash. A "stash-<id>" title is proof only when the user
         # typed it (Fix Match); a scan's title comes from the file name.
-        identifier = self.app[CONFIG].provider.identifier
-        guid = request.guid if (request.guid or "").startswith(f"{identifier}://") else None
-        hits: list[Hit] = self.matcher.by_hint(guid, request.title if request.is_manual else None)
-        parts = split_path(request.filename or "")
-        basename = parts[-1] if parts else None
+        guid = request.guid
+        if guid is not None and not guid.startswith(f"{provider.identifier}://"):
+            guid = None
+        # Steps without their evidence are skipped: they would find nothing.
+        hits: list[Hit] = (
+            self.matcher.by_hint(guid, request.title if manual else None) if guid or manual else []
+        )
+        parts = split_path(filename or "")
         oshash, size = request.oshash, None
-        if not oshash and self.config.media_roots and request.filename:
-            oshash, size = await self._hash_local(request.filename)
-        hits += self.matcher.by_oshash(oshash, basename, size)
-        if request.filename:
-            mapped = await self.app[HOOKS].map_path(request.filename, PathDirection.PLEX_TO_STASH)
-            hits += self.matcher.by_path(mapped)
+        if not oshash and self.config.media_roots and filename:
+            oshash, size = await self._hash_local(filename)
+        if oshash:
+            hits += self.matcher.by_oshash(oshash, parts[-1] if parts else None, size)
+        if filename:
+            mapped = await self.app[HOOKS].map_path(filename, PathDirection.PLEX_TO_STASH)
+            if mapped:
+                hits += self.matcher.by_path(mapped)
             duration_s = request.duration / 1000 if request.duration else None
-            hits += self.matcher.by_suffix(parts, duration_s)
-        threshold = self.app[CONFIG].provider.match_threshold
-        if request.is_manual or not any(h.score >= threshold for h in hits):
+            # A scan's answer needs no more than the in-memory scene cards.
+            hits += self.matcher.by_suffix(parts, duration_s, cards=not manual)
+        threshold = provider.match_threshold
+        if manual or not any(h.score >= threshold for h in hits):
             hits += self.matcher.by_title(request.title, request.year, request.date)
         ranked = best_per_scene(self.matcher.gate(hits))
         # A scan only needs the best and the runner-up (for the margin); Fix Match more.
-        keep = 20 if request.is_manual else 2
         return [
             Candidate(
-                metadata=self._candidate_metadata(h.scene, thumb=request.is_manual),
+                metadata=self._candidate_metadata(h.scene, thumb=manual),
                 score=h.score,
                 reason=h.reason,
             )
-            for h in ranked[:keep]
+            for h in ranked[: 20 if manual else 2]
         ]
 
-    def _candidate_metadata(self, scene: IndexedScene, *, thumb: bool) -> Metadata:
+    def _candidate_metadata(self, scene: AnyScene, *, thumb: bool) -> Metadata:
         """What Fix Match shows: from the index alone, no Stash request. A scan's automatic
         match needs no thumbnail (Plex fetches the full item next), so none is signed."""
         title = scene.title
-        if not title and scene.primary is not None:
-            title = Path(scene.primary.basename).stem
+        if not title:
+            name = scene.primary_basename
+            if name is not None:
+                title = Path(name).stem
         date = scene.date or ""
         url = None
         if thumb:
+            # Fix Match: every step answers whole scenes then (by_suffix without cards).
+            assert isinstance(scene, IndexedScene)
             # The same change stamp Stash puts on the screenshot URL (its updated_at).
             version = epoch(scene.updated_at) or 0
             url = signed_url(self.app, f"/images/scene/{scene.id}/screenshot/{version}")

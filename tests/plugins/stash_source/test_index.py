@@ -4,6 +4,7 @@ must never confuse files (LIKE wildcards, Unicode normal forms, case)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 import unicodedata
@@ -17,16 +18,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from stash2plex_stash_source.client import StashClient, StashUnavailable
+from stash2plex_stash_source.client import StashClient, StashError, StashUnavailable
 from stash2plex_stash_source.fake import FakeStash, generate_library
 from stash2plex_stash_source.index import (
     SCHEMA_VERSION,
     IndexedFile,
     IndexedScene,
+    SceneCard,
     SceneIndex,
+    TailFile,
     fold,
     shift_timestamp,
 )
+from stash2plex_stash_source.matcher import Matcher
 
 FAST: dict[str, Any] = {"timeout_s": 2, "retries": 2, "backoff_s": 0.005}
 
@@ -460,6 +464,187 @@ def test_suffix_candidates(tricky: SceneIndex) -> None:
     assert tricky.suffix_candidates(["nothing.mp4"]) == []
 
 
+def from_memory(idx: SceneIndex, components: list[str]) -> list[tuple[SceneCard, TailFile, int]]:
+    got = idx.suffix_matches(components)
+    assert got is not None, "the in-memory tails should be current"
+    return got
+
+
+def same_answer(idx: SceneIndex, components: list[str]) -> list[tuple[SceneCard, TailFile, int]]:
+    """suffix_matches (memory alone) and suffix_candidates (read back from the database)
+    name the same files, in the same order, with the same fields."""
+    whole = idx.suffix_candidates(components)
+    cards = from_memory(idx, components)
+    assert [(s.id, f.position, k) for s, f, k in whole] == [
+        (c.id, t.position, k) for c, t, k in cards
+    ], components
+    for (scene, file, _k), (card, tail, _k2) in zip(whole, cards, strict=True):
+        assert (card.title, card.date, card.studio, card.organized, card.has_stash_id) == (
+            scene.title or None,
+            scene.date,
+            scene.studio,
+            scene.organized,
+            scene.has_stash_id,
+        )
+        assert card.primary_basename == (None if scene.title else scene.primary_basename)
+        assert (tail.duration, tail.name_len) == (file.duration, len(file.basename))
+    return cards
+
+
+def test_suffix_matches_answer_from_memory(tricky: SceneIndex) -> None:
+    for components in (
+        ["Show", "Pt. I", "clip.mp4"],
+        ["media", "SHOW", "pt. i", "CLIP.mp4"],
+        ["clip-extra.mp4"],
+        [NFD_NAME],
+        ["Other", NFC_NAME.upper()],
+        ["Studio", "Scene.MP4"],
+        ["scene.mp4"],
+        ["x", "[weird] #1 'q'.mp4"],
+        ["nothing.mp4"],
+        [],
+    ):
+        same_answer(tricky, components)
+    # Untitled, found by its second file: the fallback title is the primary file's name.
+    ((card, tail, shared),) = from_memory(tricky, ["Pt. I", "clip-extra.mp4"])
+    assert (card.id, card.title, card.primary_basename) == (9, None, "clip.mp4")
+    assert (tail.position, tail.duration, tail.name_len, shared) == (1, 60.0, 14, 2)
+
+
+async def test_suffix_matches_over_a_library(index: SceneIndex, lib: Any) -> None:
+    await index.load(_as_index_rows(lib))
+    for scene in lib.scenes.values():
+        for f in scene["files"]:
+            parts = f["path"].split("/")
+            for depth in (1, 2, 3, len(parts)):
+                same_answer(index, parts[-depth:])
+            same_answer(index, [p.upper() for p in parts[-2:]])
+
+
+async def test_name_only_quota_follows_the_folded_paths(index: SceneIndex) -> None:
+    # Ten files named alike, and nothing else shared: eight are listed, the first by
+    # folded path (here the reverse of the id order), as the tails always listed them.
+    folders = "zyxwvutsrq"
+    await index.load([_scene(n + 1, f"/data/{d}/clip.mp4") for n, d in enumerate(folders)])
+    want = [(sid, 1) for sid in range(3, 11)]
+    assert [(s.id, k) for s, _f, k in index.suffix_candidates(["other", "clip.mp4"])] == want
+    assert [(c.id, k) for c, _t, k in from_memory(index, ["other", "clip.mp4"])] == want
+    assert index.suffix_candidates(["other", "clip.mp4"], name_only_limit=0) == []
+    assert index.suffix_matches(["other", "clip.mp4"], name_only_limit=0) == []
+
+
+async def test_matcher_answers_the_same_from_memory(tricky: SceneIndex, lib: Any) -> None:
+    matcher = Matcher(tricky)
+
+    def both(parts: list[str], duration_s: float | None = None) -> list[tuple[int, int, str]]:
+        fast = matcher.by_suffix(parts, duration_s)
+        slow = matcher.by_suffix(parts, duration_s, cards=False)
+        assert [(h.scene.id, h.score, h.reason) for h in fast] == [
+            (h.scene.id, h.score, h.reason) for h in slow
+        ]
+        assert all(isinstance(h.scene, IndexedScene) for h in slow)
+        return [(h.scene.id, h.score, h.reason) for h in fast]
+
+    assert both(["Show", "Pt. I", "clip.mp4"]) == [
+        (9, 70, "suffix-3-shared"),
+        (12, 70, "suffix-3-shared"),
+        (10, 55, "suffix-1"),
+    ]
+    # Case twins tie on the folded path; their paths' case decides (read from the
+    # database: the tails keep no paths).
+    assert both(["Studio", "Scene.MP4"]) == [(7, 88, "suffix-2"), (8, 60, "suffix-2")]
+    assert both(["Studio", "scene.mp4"]) == [(8, 88, "suffix-2"), (7, 60, "suffix-2")]
+    assert both(["clip-extra.mp4"]) == [(9, 86, "suffix-1")]
+    assert both(["clip-extra.mp4"], 61.0) == [(9, 86, "suffix-1")]
+    assert both(["clip-extra.mp4"], 90.0) == []  # another file: the durations disagree
+    assert both(["a_b.mp4"]) == [(1, 75, "suffix-1")]  # too short a name to trust alone
+
+
+async def test_tails_trailing_a_refresh_in_progress(tmp_path: Path, lib: Any) -> None:
+    """A refresh commits page by page and reads the tails again once, at its end: until
+    then the database is ahead of them. Meanwhile nothing is answered from the stale
+    tails: a renamed file is not found under its old name, an edited title is shown as
+    edited. A refresh that fails half-way still brings the tails up to what it applied."""
+    idx = SceneIndex(tmp_path / "index.sqlite3", overlap_s=0)
+    matcher = Matcher(idx)
+    refresh: asyncio.Future[int] | None = None
+    try:
+        async with FakeStash(lib) as stash, aiohttp.ClientSession() as session:
+            client = StashClient(stash.url, session=session, **FAST)
+            await idx.build(client)
+            edited, bystander = 21, 22
+            old = lib.scenes[edited]["files"][0]["path"].split("/")[-2:]
+            kept = lib.scenes[bystander]["files"][0]["path"].split("/")[-2:]
+            new = ["Moved Away", "a brand new name.mp4"]
+            assert [h.scene.id for h in matcher.by_suffix(old, None)][:1] == [edited]
+            lib.touch(edited, title="Edited Title", files=[f"{lib.stash_root}/{new[0]}/{new[1]}"])
+
+            # One scene a page; Stash stalls once the edited scene's page is applied. The
+            # checks below run before the refresh can go on (nothing in them awaits).
+            applied = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            apply_page = idx._upsert_page
+
+            def apply_then_stall(scenes: list[dict[str, Any]]) -> tuple[int, str | None]:
+                done = apply_page(scenes)
+                if done[0]:
+                    stash.fault = "slow"
+                    loop.call_soon_threadsafe(applied.set)
+                return done
+
+            idx._upsert_page = apply_then_stall  # type: ignore[method-assign]
+            refresh = asyncio.ensure_future(idx.refresh(client, page_size=1))
+            await applied.wait()
+            assert idx.get(edited).files[0].path.endswith("/a brand new name.mp4")
+            assert idx.suffix_matches(old) is None  # the tails trail the database
+            assert edited not in [h.scene.id for h in matcher.by_suffix(old, None)]
+            assert edited not in [s.id for s, _f, _k in idx.suffix_candidates(old)]
+            assert [h.scene.id for h in matcher.by_suffix(kept, None)][:1] == [bystander]
+            assert all(h.scene.id == edited for h in matcher.by_suffix(new, None))
+
+            stash.fault = "500"  # the refresh fails: what it applied stays
+            with pytest.raises(StashError):
+                await refresh
+            del idx._upsert_page
+            assert [c.id for c, _t, _k in from_memory(idx, old)] == []
+            ((card, _tail, shared),) = from_memory(idx, new)
+            assert (card.id, card.title, shared) == (edited, "Edited Title", 2)
+            hits = matcher.by_suffix(new, None)
+            assert [(h.scene.id, h.scene.title, h.score) for h in hits] == [
+                (edited, "Edited Title", 88)
+            ]
+            same_answer(idx, kept)
+
+            stash.fault = None
+            lib.touch(bystander, organized=True)
+            assert await idx.refresh(client) >= 1
+            assert from_memory(idx, kept)[0][0].organized
+            # A sweep deletes and reads the tails again before it commits: never stale.
+            lib.delete(bystander)
+            assert await idx.sweep(client) == 1
+            assert bystander not in [c.id for c, _t, _k in from_memory(idx, kept)]
+            assert bystander not in [h.scene.id for h in matcher.by_suffix(kept, None)]
+    finally:
+        if refresh is not None and not refresh.done():
+            refresh.cancel()  # a failed check above must not leave it running
+            with contextlib.suppress(BaseException):
+                await refresh
+        idx.close()
+
+
+async def test_tails_follow_a_rebuild(index: SceneIndex, client: StashClient, lib: Any) -> None:
+    # A rebuild is the safety net for file moves refresh cannot see.
+    await index.build(client)
+    old = lib.scenes[30]["files"][0]["path"].split("/")[-2:]
+    scene = lib.scenes[30]
+    scene["files"][0]["path"] = f"{lib.stash_root}/Moved/moved by hand.mp4"
+    scene["files"][0]["basename"] = "moved by hand.mp4"
+    await index.build(client)
+    assert 30 not in [c.id for c, _t, _k in from_memory(index, old)]
+    assert [c.id for c, _t, _k in from_memory(index, ["Moved", "moved by hand.mp4"])] == [30]
+    same_answer(index, ["Moved", "moved by hand.mp4"])
+
+
 def test_search_needs_something(tricky: SceneIndex) -> None:
     assert tricky.search(title=None) == []
     assert tricky.search(title="  ...  ") == []
@@ -500,6 +685,7 @@ async def test_lookups_are_fast(index: SceneIndex, lib: Any) -> None:
         "by_path_ci": lambda: index.by_path(path.upper(), case_sensitive=False),
         "by_basename": lambda: index.by_basename(scene["files"][0]["basename"]),
         "suffix": lambda: index.suffix_candidates(path.split("/")[-3:]),
+        "suffix_matches": lambda: index.suffix_matches(path.split("/")[-3:]),
     }
     for name, call in calls.items():
         assert call(), name
