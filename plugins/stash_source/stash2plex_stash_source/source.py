@@ -102,18 +102,23 @@ class StashSource:
             duration_s = request.duration / 1000 if request.duration else None
             # A scan's answer needs no more than the in-memory scene cards.
             hits += self.matcher.by_suffix(parts, duration_s, cards=not manual)
-        threshold = provider.match_threshold
+        threshold, margin = provider.match_threshold, provider.match_margin
         if manual or not any(h.score >= threshold for h in hits):
             hits += self.matcher.by_title(request.title, request.year, request.date)
         ranked = best_per_scene(self.matcher.gate(hits))
-        # A scan only needs the best and the runner-up (for the margin); Fix Match more.
+        if manual:
+            ranked = ranked[:20]
+        elif len(ranked) > 1:
+            # A scan's host takes the best only if it beats the runner-up by the margin:
+            # a runner-up further behind cannot change that, so it is not built at all.
+            ranked = [ranked[0], *(h for h in ranked[1:2] if ranked[0].score - h.score < margin)]
         return [
             Candidate(
                 metadata=self._candidate_metadata(h.scene, thumb=manual),
                 score=h.score,
                 reason=h.reason,
             )
-            for h in ranked[: 20 if manual else 2]
+            for h in ranked
         ]
 
     def _candidate_metadata(self, scene: AnyScene, *, thumb: bool) -> Metadata:

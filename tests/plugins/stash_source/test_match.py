@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from stash2plex import HOOKS, MatchRequest
 from stash2plex_stash_source.fake import FakeStash, Library, PlexFile, generate_library
 from stash2plex_stash_source.oshash import oshash_file
 
@@ -340,3 +341,18 @@ async def test_unreadable_names_under_media_roots_are_just_not_hashed(
         items = await match(client, filename=filename, guid=f"{IDENT}://movie/stash-{sid}")
         assert ids(items) == [sid], filename[:40]
     assert not [e for e in log_events() if e["event"] == "plugin.hook_failed"]
+
+
+async def test_a_scan_gets_no_runner_up_that_cannot_change_the_decision(client, library, ids):
+    """The host auto-matches the best only if it beats the runner-up by the margin: a
+    runner-up further behind changes nothing, so a scan's answer does not carry it (its
+    Metadata is never built); Fix Match still lists it, and a close one is still sent."""
+    hooks = client.app[HOOKS]
+    f = next(f for f in by_note(library, "dup-basename") if "/" in f.plex_path)
+    scan = await hooks.resolve_match(MatchRequest(filename=f.plex_path))
+    assert [c.metadata.rating_key for c in scan] == [f"stash-{f.expected_scene_id}"]
+    fix = await hooks.resolve_match(MatchRequest(filename=f.plex_path, manual=1))
+    assert len(fix) >= 2 and fix[0].score - fix[1].score >= 10
+
+    tied = await hooks.resolve_match(MatchRequest(filename=basename(f)))
+    assert len(tied) == 2 and tied[0].score == tied[1].score  # ambiguous: both sent
