@@ -39,12 +39,14 @@ from .models import (
     Metadata,
     Scheme,
 )
-from .wire import WireError, dumps, structure, unstructure, wire_name
+from .wire import WireError, dumps, structurer, unstructurer, wire_name
 
 log = get_logger("stash2plex.provider")
 METADATA_PREFIX = "/library/metadata"
 MATCH_KEY = f"{METADATA_PREFIX}/matches"
 _MATCH_FIELDS = frozenset(wire_name(a, MatchRequest) for a in attrs.fields(MatchRequest))
+_structure_match = structurer(MatchRequest)
+_unstructure_container = unstructurer(MediaContainer)
 
 
 def core_routes() -> list[web.AbstractRouteDef]:
@@ -78,7 +80,7 @@ def _container(
     container = MediaContainer(
         identifier=identifier, total_size=count, size=count, metadata=metadata, images=images
     )
-    data = unstructure(container)
+    data = _unstructure_container(container)
     for n, item in enumerate(data.get("Metadata") or ()):
         item["type"] = "movie"
         item["guid"] = f"{identifier}://movie/{item['ratingKey']}"
@@ -133,7 +135,7 @@ def _parse_match(data: dict[str, Any], request: web.Request) -> MatchRequest:
         manual = request.query.get("manual")
         if manual in ("0", "1"):
             known = {**known, "manual": int(manual)}
-    return structure(known, MatchRequest)
+    return _structure_match(known)
 
 
 _FLAGS = ("manual", "includeAdult", "includeChildren")

@@ -46,6 +46,13 @@ MAX_LOCAL_DEPTH = 16
 RENDERED_MAX = 5000
 
 
+def stem(name: str) -> str:
+    """``Path(name).stem`` without building a Path (a scan asks for many untitled scenes):
+    the name without its last suffix, by pathlib's rule (a dot first or last is none)."""
+    i = name.rfind(".")
+    return name[:i] if 0 < i < len(name) - 1 else name
+
+
 class StashSource:
     def __init__(
         self,
@@ -128,7 +135,7 @@ class StashSource:
         if not title:
             name = scene.primary_basename
             if name is not None:
-                title = Path(name).stem
+                title = stem(name)
         date = scene.date or ""
         url = None
         if thumb:

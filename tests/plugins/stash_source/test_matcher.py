@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import PurePosixPath
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from stash2plex_stash_source.index import fold
 from stash2plex_stash_source.matcher import plain, split_path
+from stash2plex_stash_source.source import stem
 
 _STAND_INS = str.maketrans({0xF000 + ord(c): c for c in '"*:<>?|'})
 
@@ -75,3 +77,11 @@ def test_fold_matches_its_definition(text: str) -> None:
         return unicodedata.normalize("NFC", t)
 
     assert fold(text) == nfc(nfc(text).casefold())
+
+
+@pytest.mark.parametrize(
+    "name", ["a.mp4", "a.b.mp4", ".hidden", "noext", "a.", "..", "...mp4", ".a.mp4", "é.mkv"]
+)
+def test_stem_is_pathlibs(name):
+    # An untitled scene's fallback title: the primary file's name without its suffix.
+    assert stem(name) == PurePosixPath(name).stem
