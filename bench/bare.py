@@ -7,6 +7,7 @@ MediaContainer-sized answer) and nothing else: no hooks, no index, no logs.
 from __future__ import annotations
 
 import argparse
+import asyncio
 
 import orjson
 from aiohttp import web
@@ -43,11 +44,23 @@ async def handler(request: web.Request) -> web.Response:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="asyncio: aiohttp as it runs by default (the target's baseline)",
+    )
     args = parser.parse_args()
     app = web.Application()
     app.router.add_post("/library/metadata/matches", handler)
     app.router.add_get("/library/metadata/{key}", handler_get)
-    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
+    if args.loop == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None, loop=loop)
 
 
 async def handler_get(request: web.Request) -> web.Response:
