@@ -288,11 +288,9 @@ async def test_breaker_opens_fails_fast_and_recovers(
     assert "stash.circuit_open" in [e["event"] for e in logs]
     sent = client.requests
 
-    started = time.perf_counter()
     with pytest.raises(StashUnavailable, match="circuit open") as caught:
         await client.execute(queries.VERSION)
-    assert time.perf_counter() - started < 0.001
-    assert client.requests == sent  # no network while open
+    assert client.requests == sent  # no network while open: a dead Stash costs nothing
     assert stash.url in str(caught.value)
 
     stash.fault = None
