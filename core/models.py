@@ -227,7 +227,8 @@ class Candidate:
     metadata: Metadata
     score: int = field(validator=_check_score)
     reason: str = ""
-    source: str = ""
+    # Set by the host on every candidate of every match: no validation pipe to run.
+    source: str = field(default="", on_setattr=attrs.setters.NO_OP)
 
 
 class GapKind(enum.StrEnum):
