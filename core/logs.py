@@ -37,7 +37,8 @@ def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         return _SECRET_IN_TEXT.sub(r"\1=***", value) if "=" in value else value
     if isinstance(value, dict):
-        return {k: "***" if v and k.lower() in SECRET_KEYS else _scrub(v) for k, v in value.items()}
+        secret = _secret_keys_in(value.keys())
+        return {k: "***" if v and k in secret else _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value
@@ -70,7 +71,7 @@ def redact_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str,
     for key, value in event.items():
         kind = type(value)
         if kind is str:
-            if "=" in value and value != "***":
+            if "=" in value:
                 event[key] = _SECRET_IN_TEXT.sub(r"\1=***", value)
         elif kind not in _SCALARS and isinstance(value, dict | list | tuple):
             event[key] = _scrub(value)

@@ -199,6 +199,10 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+#: What a hook raises for bad data; :func:`_problems` turns each into messages.
+_STRUCTURE_ERRORS = (cattrs.BaseValidationError, ValueError, TypeError, KeyError)
+
+
 def structure(data: Any, cls: type[T], path: str = "") -> T:
     """Structure ``data`` into ``cls`` or raise :class:`WireError` naming every bad field."""
     if not isinstance(data, dict):
@@ -206,7 +210,7 @@ def structure(data: Any, cls: type[T], path: str = "") -> T:
         raise WireError([f"{where}: expected an object, got {type(data).__name__}"])
     try:
         return converter.structure(data, cls)
-    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+    except _STRUCTURE_ERRORS as exc:
         raise WireError(list(_problems(exc, path, cls))) from None
 
 
@@ -222,7 +226,7 @@ def structurer(cls: type[T]) -> Callable[[dict[str, Any]], T]:
     def structure_one(data: dict[str, Any]) -> T:
         try:
             return hook(data, cls)
-        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        except _STRUCTURE_ERRORS as exc:
             raise WireError(list(_problems(exc, "", cls))) from None
 
     return structure_one

@@ -189,3 +189,12 @@ def test_unbatched_output_writes_each_line(monkeypatch):
     output.write("a")
     output.write("b")
     assert stream.getvalue() == "a\nb\n" and stream.writes == 2
+
+
+def test_nested_secrets_are_scrubbed_and_odd_keys_never_break_a_line():
+    event = {"Token": "t", "n": {"API_KEY": "q", 3: "x", "u": "a?token=zz"}, "p": "x=1"}
+    assert logs.redact_secrets(None, "info", event) == {
+        "Token": "***",
+        "n": {"API_KEY": "***", 3: "x", "u": "a?token=***"},
+        "p": "x=1",
+    }
