@@ -290,12 +290,8 @@ def configure(
     root.addHandler(handler)
     root.setLevel(_LEVELS[level])
     # The access line (one per request, the hot path of a scan) skips structlog's
-    # generic machinery but renders through the same tail: same keys, same format.
-    _access_line = (
-        (lambda event: output.write(_dumps(redact_secrets(None, "info", event))))
-        if fmt == "json"
-        else None
-    )
+    # generic machinery; AccessLogger renders the same keys in the same format.
+    _access_line = output.write if fmt == "json" else None
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -329,7 +325,7 @@ def get_logger(name: str) -> Any:
 LOG_FIELDS = RequestKey("stash2plex.log_fields", dict)
 #: The id of the request being served, as sent back in ``X-Request-ID``.
 REQUEST_ID = RequestKey("stash2plex.request_id", str)
-#: Renders and writes a finished access-line event (set by :func:`configure`).
+#: Writes a rendered access line (set by :func:`configure` for the JSON format).
 _access_line: Any = None
 
 
@@ -338,20 +334,29 @@ class AccessLogger(AbstractAccessLogger):
     the handler put under :data:`LOG_FIELDS` (a match's outcome, for instance)."""
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        user_agent = request.headers.get("User-Agent")
         fields = {
             "method": request.method,
             "path": request.path,
             "status": response.status,
             "duration_ms": round(time * 1000, 2),
             "remote": request.remote,
-            "user_agent": request.headers.get("User-Agent"),
+            "user_agent": user_agent,
         }
         extra = request.get(LOG_FIELDS)
-        if extra:
-            fields.update(extra)
         if _access_line is None:  # console format: the ordinary structlog path
-            _access.info("request", **fields)
+            _access.info("request", **{**fields, **(extra or {})})
             return
+        # The hot path of a scan: the same line as redact_secrets() would render, but
+        # only the values that can carry a secret are looked at. Our own keys name none;
+        # the path and user agent are scrubbed like any text; a handler's fields go
+        # through the whole check.
+        if "=" in fields["path"]:
+            fields["path"] = _SECRET_IN_TEXT.sub(r"\1=***", fields["path"])
+        if user_agent is not None and "=" in user_agent:
+            fields["user_agent"] = _SECRET_IN_TEXT.sub(r"\1=***", user_agent)
+        if extra:
+            fields.update(redact_secrets(None, "info", extra))  # the request is done with it
         fields["event"] = "request"
         request_id = request.get(REQUEST_ID)
         if request_id:
@@ -359,7 +364,7 @@ class AccessLogger(AbstractAccessLogger):
         fields["level"] = "info"
         fields["logger"] = "aiohttp.access"
         fields["ts"] = _utc_now()
-        _access_line(fields)
+        _access_line(_dumps(fields))
 
     @property
     def enabled(self) -> bool:

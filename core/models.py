@@ -130,7 +130,9 @@ def _check_rating_key(_inst: object, attribute: attrs.Attribute[str], value: str
         raise ValueError(f"{attribute.name} {value!r} is outside [A-Za-z0-9_-]+")
 
 
-@define(kw_only=True)
+# Validators run when a record is built, not again on each later assignment: a scan builds
+# these on every request, and attrs' per-attribute setattr hook doubled what that cost.
+@define(kw_only=True, on_setattr=attrs.setters.NO_OP)
 class Metadata(Wire):
     """One item as Plex's metadata feature wants it (movie type only, for now).
 
@@ -214,7 +216,7 @@ def _check_score(_inst: object, attribute: attrs.Attribute[int], value: int) -> 
         raise ValueError(f"{attribute.name} must be between 0 and 100, got {value!r}")
 
 
-@define(kw_only=True)
+@define(kw_only=True, on_setattr=attrs.setters.NO_OP)  # as Metadata: checked when built
 class Candidate:
     """One possible answer to a match request, from one match source.
 
@@ -227,8 +229,7 @@ class Candidate:
     metadata: Metadata
     score: int = field(validator=_check_score)
     reason: str = ""
-    # Set by the host on every candidate of every match: no validation pipe to run.
-    source: str = field(default="", on_setattr=attrs.setters.NO_OP)
+    source: str = ""
 
 
 class GapKind(enum.StrEnum):

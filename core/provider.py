@@ -8,6 +8,7 @@ the item. Sources answer through hooks; this module only speaks the protocol.
 from __future__ import annotations
 
 import time
+import typing
 from collections.abc import Sequence
 from typing import Any
 
@@ -122,7 +123,47 @@ async def _read_object(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def _simple_fields(cls: type) -> dict[str, tuple[str, type, bool]]:
+    """wire key -> (attribute, its one primitive type, whether None is allowed) for each
+    field of ``cls`` typed ``int``, ``str``, ``int | None`` or ``str | None``."""
+    out = {}
+    for field in attrs.fields(attrs.resolve_types(cls)):
+        kinds = set(typing.get_args(field.type)) or {field.type}
+        optional = type(None) in kinds
+        kinds.discard(type(None))
+        if len(kinds) == 1 and (kind := kinds.pop()) in (int, str):
+            out[wire_name(field, cls)] = (field.name, kind, optional)
+    return out
+
+
+_SIMPLE_MATCH_FIELDS = _simple_fields(MatchRequest)
+
+
 def _parse_match(data: dict[str, Any], request: web.Request) -> MatchRequest:
+    """What Plex sends, as a :class:`MatchRequest`. A scan sends hundreds a second, each a
+    few keys of exactly the model's types: those are checked here against the model's own
+    field types, without the converter's machinery. Anything else (unknown keys, a wrong
+    type) takes the converter's strict path, which names every problem."""
+    kwargs = {}
+    for key, value in data.items():
+        spec = _SIMPLE_MATCH_FIELDS.get(key)
+        if spec is None:
+            return _parse_match_strictly(data, request)
+        name, kind, optional = spec
+        if type(value) is not kind and not (value is None and optional):
+            if type(value) is bool and key in _FLAGS:
+                value = int(value)
+            else:
+                return _parse_match_strictly(data, request)
+        kwargs[name] = value
+    if "manual" not in kwargs and request.query_string:
+        manual = request.query.get("manual")
+        if manual in ("0", "1"):
+            kwargs["manual"] = int(manual)
+    return MatchRequest(**kwargs)
+
+
+def _parse_match_strictly(data: dict[str, Any], request: web.Request) -> MatchRequest:
     known = data
     if not data.keys() <= _MATCH_FIELDS:
         log.debug("match.unknown_keys", keys=sorted(data.keys() - _MATCH_FIELDS))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import os
 import re
 import signal
@@ -197,4 +198,43 @@ def test_nested_secrets_are_scrubbed_and_odd_keys_never_break_a_line():
         "Token": "***",
         "n": {"API_KEY": "***", 3: "x", "u": "a?token=***"},
         "p": "x=1",
+    }
+
+
+def test_access_line_scrubs_what_the_generic_renderer_would(monkeypatch):
+    """The access line skips structlog's chain: it must still render what redact_secrets
+    would make of the same event, secrets in the user agent and the handler's fields too."""
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", stream)
+    logs.configure("info", cache=False)
+    try:
+        request = make_mocked_request(
+            "POST", "/library/metadata/matches", headers={"User-Agent": "Plex token=abc"}
+        )
+        request[logs.REQUEST_ID] = "r-1"
+        request[logs.LOG_FIELDS] = {"match_filename": "a?apikey=k.mp4", "api_key": "k2", "n": 1}
+        logs.AccessLogger(logging.getLogger("aiohttp.access"), "").log(
+            request, web.Response(status=201), 0.0123
+        )
+    finally:
+        logs.configure("info", cache=False)
+    line = json.loads(stream.getvalue())
+    assert RFC3339_UTC.match(line.pop("ts"))
+    assert line == {
+        "method": "POST",
+        "path": "/library/metadata/matches",
+        "status": 201,
+        "duration_ms": 12.3,
+        "remote": None,
+        "user_agent": "Plex token=***",
+        "match_filename": "a?apikey=***",
+        "api_key": "***",
+        "n": 1,
+        "event": "request",
+        "request_id": "r-1",
+        "level": "info",
+        "logger": "aiohttp.access",
     }

@@ -300,3 +300,28 @@ async def test_only_movie_matches_are_answered(client):
         resp = await client.post("/library/metadata/matches", json={"type": plex_type})
         assert resp.status == 200
         assert (await resp.json())["MediaContainer"]["Metadata"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "query"),
+    [
+        ({"type": 1, "filename": "a/b.mp4", "includeAdult": 1}, ""),
+        ({"type": 1, "title": "Über", "year": 2024, "guid": None, "manual": 1}, ""),
+        ({"filename": "x.mkv", "manual": True, "includeAdult": False}, ""),
+        ({"filename": "x.mkv"}, "manual=1"),
+        ({"filename": "x.mkv", "manual": 0}, "manual=1"),
+        ({"title": "t", "ohash": "AB", "duration": 1000, "date": "2024-01-02"}, "manual=x"),
+        ({"type": 4, "index": 3, "parentIndex": 1, "episodeOrder": "aired"}, ""),
+        ({}, ""),
+        # These leave the quick path: an unknown key, a flag as a bool that is no flag.
+        ({"filename": "x.mkv", "someFutureKey": {"a": 1}}, ""),
+        ({"type": 1, "year": None, "title": None}, ""),
+    ],
+)
+def test_quick_and_strict_match_parsing_agree(body, query):
+    from aiohttp.test_utils import make_mocked_request
+
+    from stash2plex.provider import _parse_match, _parse_match_strictly
+
+    request = make_mocked_request("POST", "/library/metadata/matches?" + query)
+    assert _parse_match(dict(body), request) == _parse_match_strictly(dict(body), request)
