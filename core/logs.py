@@ -48,9 +48,9 @@ def _secret_keys_in(keys: Any) -> list[str]:
     """The keys among ``keys`` that name a secret, in any case. Every line asks this of
     every key; the keys are few and repeat, so those known to be harmless are remembered
     and skipped in one set operation."""
+    if _HARMLESS_KEYS.issuperset(keys):
+        return []  # the usual answer: asked without building a set
     unknown = keys - _HARMLESS_KEYS
-    if not unknown:
-        return []
     found = []
     for key in unknown:
         if isinstance(key, str) and key.lower() in SECRET_KEYS:
@@ -195,17 +195,15 @@ def _add_level_and_name(logger: Any, method: str, event: dict[str, Any]) -> dict
 
 
 def _utc_now() -> str:
-    """RFC 3339 in UTC with microseconds, as structlog's ``TimeStamper(fmt="iso",
-    utc=True)`` writes it; the date part is formatted once a second (every line has one)."""
+    """RFC 3339 in UTC, always with microseconds; the date part is formatted once a
+    second (every line has one)."""
     global _ts_cache
-    now = time.time()
-    second = int(now)
+    second, nanos = divmod(time.time_ns(), 1_000_000_000)
     cached_second, prefix = _ts_cache
     if second != cached_second:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         _ts_cache = (second, prefix)
-    micro = int((now - second) * 1_000_000)
-    return f"{prefix}.{micro:06d}Z" if micro else f"{prefix}Z"
+    return f"{prefix}.{nanos // 1000:06d}Z"
 
 
 _ts_cache: tuple[int, str] = (-1, "")
