@@ -146,6 +146,67 @@ def load(base: str, kind: str, data: Path, duration: int, connections: int) -> d
     )
 
 
+def prepare_library(work: Path, scenes: int, seed: int, procs: list[subprocess.Popen]) -> dict:
+    """A fake Stash with a generated library (its process appended to ``procs``), the scene
+    index built from it under ``work``, and the requests to replay: the library's files as
+    Plex names them (relative paths under another root) and a sample of rating keys."""
+    print(f"fake Stash: generating {scenes} scenes...", flush=True)
+    fake = subprocess.Popen(
+        [PY, str(HERE / "fake_stash.py"), "--scenes", str(scenes), "--seed", str(seed)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    procs.append(fake)
+    endpoints = json.loads(fake.stdout.readline())
+
+    print("building the scene index...", flush=True)
+    data_dir = work / "data"
+    data_dir.mkdir()
+    built = json.loads(
+        subprocess.run(
+            [
+                PY,
+                str(HERE / "build_index.py"),
+                "--url",
+                endpoints["url"],
+                "--path",
+                str(data_dir / "stash-index.sqlite3"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+
+    print("preparing requests from the same library (Plex's relative filenames)...", flush=True)
+    from stash2plex_stash_source.fake import generate_library
+
+    library = generate_library(scenes=scenes, seed=seed)
+    files = library.plex_files(root="/media/plex", relative=True)
+    step = max(1, len(files) // 20_000)
+    bodies = work / "bodies.txt"
+    bodies.write_text(
+        "\n".join(
+            json.dumps({"type": 1, "filename": f.plex_path, "includeAdult": 1})
+            for f in files[::step]
+        )
+        + "\n"
+    )
+    keys = work / "keys.txt"
+    scene_ids = sorted(library.scenes)[:: max(1, len(library.scenes) // 500)][:500]
+    keys.write_text("\n".join(f"stash-{i}" for i in scene_ids) + "\n")
+    return {
+        "url": endpoints["url"],
+        "stats_url": endpoints["stats_url"],
+        "data_dir": data_dir,
+        "bodies": bodies,
+        "keys": keys,
+        "index_build": built,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -167,62 +228,10 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="stash2plex-bench-"))
     results: dict = {"scenes": args.scenes, "load": "wrk" if shutil.which("wrk") else "aiohttp"}
     try:
-        print(f"fake Stash: generating {args.scenes} scenes...", flush=True)
-        fake = subprocess.Popen(
-            [
-                PY,
-                str(HERE / "fake_stash.py"),
-                "--scenes",
-                str(args.scenes),
-                "--seed",
-                str(args.seed),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        procs.append(fake)
-        endpoints = json.loads(fake.stdout.readline())
-
-        print("building the scene index...", flush=True)
-        data_dir = work / "data"
-        data_dir.mkdir()
-        built = json.loads(
-            subprocess.run(
-                [
-                    PY,
-                    str(HERE / "build_index.py"),
-                    "--url",
-                    endpoints["url"],
-                    "--path",
-                    str(data_dir / "stash-index.sqlite3"),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
-        results["index_build"] = built
-
-        print("preparing requests from the same library (Plex's relative filenames)...", flush=True)
-        from stash2plex_stash_source.fake import generate_library
-
-        library = generate_library(scenes=args.scenes, seed=args.seed)
-        files = library.plex_files(root="/media/plex", relative=True)
-        step = max(1, len(files) // 20_000)
-        bodies = work / "bodies.txt"
-        bodies.write_text(
-            "\n".join(
-                json.dumps({"type": 1, "filename": f.plex_path, "includeAdult": 1})
-                for f in files[::step]
-            )
-            + "\n"
-        )
-        keys = work / "keys.txt"
-        scene_ids = sorted(library.scenes)[:: max(1, len(library.scenes) // 500)][:500]
-        keys.write_text("\n".join(f"stash-{i}" for i in scene_ids) + "\n")
-        del library, files
+        library = prepare_library(work, args.scenes, args.seed, procs)
+        endpoints = {"url": library["url"], "stats_url": library["stats_url"]}
+        data_dir, bodies, keys = library["data_dir"], library["bodies"], library["keys"]
+        results["index_build"] = library["index_build"]
 
         port = free_port()
         config = work / "stash2plex.toml"

@@ -1,0 +1,158 @@
+"""Instructions per match request, stash2plex against the bare handler, under callgrind.
+
+    python bench/instructions.py [--scenes 20000] [--requests 2000]
+
+On a shared machine the time a request costs drifts by a third between minutes; the
+instructions it executes do not (the same figure to within about 1% run after run). Both
+servers run under valgrind's callgrind with instrumentation off; after a warm-up it is
+switched on for exactly ``--requests`` match requests (the library's files as Plex names
+them, over 8 keep-alive connections), then off, and the count is read from the dump.
+
+What it does not see: time in the kernel, and what cache misses cost. A ratio here is an
+upper bound of the ratio by CPU time (bench/run.py), never a replacement for it: use it to
+tell whether a change made the request path cheaper. Needs valgrind (apt-get install
+valgrind); every server listens on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from run import PY, free_port, prepare_library, wait_http
+
+HERE = Path(__file__).resolve().parent
+CONNECTIONS = 8
+
+
+async def _send(port: int, bodies: list[bytes], count: int) -> None:
+    """``count`` POSTs spread over keep-alive connections, each answer read whole."""
+
+    async def one_connection(share: list[bytes]) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for body in share:
+            writer.write(
+                b"POST /library/metadata/matches HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"User-Agent: PlexMediaServer/1.43.0\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            await reader.readexactly(length)
+        writer.close()
+
+    picked = [bodies[i % len(bodies)] for i in range(count)]
+    await asyncio.gather(*(one_connection(picked[k::CONNECTIONS]) for k in range(CONNECTIONS)))
+
+
+def instructions_per_request(
+    command: list[str], port: int, ready_url: str, bodies: list[bytes], count: int, work: Path
+) -> float:
+    out = work / f"callgrind.{port}.out"
+    valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+    proc = subprocess.Popen(
+        [*valgrind, f"--callgrind-out-file={out}", *command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(ready_url, 600)  # everything runs some 50 times slower under valgrind
+        asyncio.run(_send(port, bodies, 400))  # warm-up: caches, specialised bytecode
+        control = ["callgrind_control"]
+        subprocess.run([*control, "-i", "on", str(proc.pid)], check=True, capture_output=True)
+        asyncio.run(_send(port, bodies, count))
+        subprocess.run([*control, "-i", "off", str(proc.pid)], check=True, capture_output=True)
+        subprocess.run([*control, "-d", str(proc.pid)], check=True, capture_output=True)
+        dumps = sorted(work.glob(f"{out.name}.*"))
+        totals = [
+            int(line.split()[1])
+            for line in dumps[-1].read_text().splitlines()
+            if line.startswith("totals:")
+        ]
+        return totals[0] / count
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scenes", type=int, default=20_000)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--log-level", default="info", help="the provider's [log] level")
+    args = parser.parse_args()
+    if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+        print("needs valgrind (apt-get install valgrind)", file=sys.stderr)
+        return 2
+
+    procs: list[subprocess.Popen] = []
+    work = Path(tempfile.mkdtemp(prefix="stash2plex-instructions-"))
+    try:
+        library = prepare_library(work, args.scenes, args.seed, procs)
+        bodies = library["bodies"].read_bytes().splitlines()
+        random.Random(args.seed).shuffle(bodies)
+
+        bare_port = free_port()
+        bare = instructions_per_request(
+            [PY, str(HERE / "bare.py"), "--port", str(bare_port)],
+            bare_port,
+            f"http://127.0.0.1:{bare_port}/library/metadata/x",
+            bodies,
+            args.requests,
+            work,
+        )
+        port = free_port()
+        config = work / "stash2plex.toml"
+        config.write_text(
+            f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
+            f'data_dir = "{library["data_dir"]}"\n'
+            f'[stash]\nurl = "{library["url"]}"\nindex_refresh_s = 3600\n'
+            f'[log]\nlevel = "{args.log_level}"\n'
+        )
+        provider = instructions_per_request(
+            [PY, "-m", "stash2plex", "--config", str(config), "serve"],
+            port,
+            f"http://127.0.0.1:{port}/healthz",
+            bodies,
+            args.requests,
+            work,
+        )
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=15)
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(
+        f"stash2plex instructions per match request: {args.scenes} scenes, "
+        f"{args.requests} requests, log level {args.log_level}"
+    )
+    print(f"  bare handler   {bare:>9.0f}")
+    print(f"  stash2plex     {provider:>9.0f}")
+    print(f"  ratio          {bare / provider:>9.2f}  (by CPU time it is lower: see run.py)")
+    print(json.dumps({"bare": round(bare), "stash2plex": round(provider)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
