@@ -23,7 +23,7 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from attrs import define
 
@@ -255,9 +255,9 @@ class Matcher:
 
     # --- the ladder ---------------------------------------------------------------------
 
-    def gate(self, hits: Iterable[Hit]) -> list[Hit]:
+    def gate(self, hits: list[Hit]) -> list[Hit]:
         if not (self.require_organized or self.require_stash_id):
-            return list(hits)
+            return hits
         out = []
         for hit in hits:
             if self.require_organized and not hit.scene.organized:
@@ -268,8 +268,7 @@ class Matcher:
         return out
 
 
-def best_per_scene(hits: Iterable[Hit]) -> list[Hit]:
-    hits = list(hits)
+def best_per_scene(hits: list[Hit]) -> list[Hit]:
     if len(hits) < 2:
         return hits  # nothing to merge or order: a scan's usual answer
     best: dict[int, Hit] = {}

@@ -64,6 +64,9 @@ class StashSource:
         sample: bool,
     ) -> None:
         self.app = app
+        # Fixed once the app runs; looked up here, not on every match request.
+        self.provider = app[CONFIG].provider
+        self.hooks = app[HOOKS]
         self.config = config
         self.client = client
         self.index = index
@@ -83,7 +86,7 @@ class StashSource:
     # --- matching -----------------------------------------------------------------------
 
     async def resolve(self, request: MatchRequest) -> list[Candidate]:
-        provider = self.app[CONFIG].provider
+        provider = self.provider
         manual = request.is_manual
         filename = request.filename
         # Only our own guids are proof: another provider's keys may look like ours and
@@ -103,7 +106,7 @@ class StashSource:
         if oshash:
             hits += self.matcher.by_oshash(oshash, parts[-1] if parts else None, size)
         if filename:
-            mapped = await self.app[HOOKS].map_path(filename, PathDirection.PLEX_TO_STASH)
+            mapped = await self.hooks.map_path(filename, PathDirection.PLEX_TO_STASH)
             if mapped:
                 hits += self.matcher.by_path(mapped)
             duration_s = request.duration / 1000 if request.duration else None
