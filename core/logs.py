@@ -350,9 +350,9 @@ class AccessLogger(AbstractAccessLogger):
         # the path and user agent are scrubbed like any text; a handler's fields go
         # through the whole check.
         if "=" in fields["path"]:
-            fields["path"] = _SECRET_IN_TEXT.sub(r"\1=***", fields["path"])
+            fields["path"] = _scrub(fields["path"])
         if user_agent is not None and "=" in user_agent:
-            fields["user_agent"] = _SECRET_IN_TEXT.sub(r"\1=***", user_agent)
+            fields["user_agent"] = _scrub(user_agent)
         if extra:
             fields.update(redact_secrets(None, "info", extra))  # the request is done with it
         fields["event"] = "request"

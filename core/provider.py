@@ -156,10 +156,8 @@ def _parse_match(data: dict[str, Any], request: web.Request) -> MatchRequest:
             else:
                 return _parse_match_strictly(data, request)
         kwargs[name] = value
-    if "manual" not in kwargs and request.query_string:
-        manual = request.query.get("manual")
-        if manual in ("0", "1"):
-            kwargs["manual"] = int(manual)
+    if "manual" not in kwargs and (manual := _manual_in_query(request)) is not None:
+        kwargs["manual"] = manual
     return MatchRequest(**kwargs)
 
 
@@ -172,14 +170,20 @@ def _parse_match_strictly(data: dict[str, Any], request: web.Request) -> MatchRe
     for flag in _FLAGS:
         if type(known.get(flag)) is bool:
             known = {**known, flag: int(known[flag])}
-    if "manual" not in known and request.query_string:
-        manual = request.query.get("manual")
-        if manual in ("0", "1"):
-            known = {**known, "manual": int(manual)}
+    if "manual" not in known and (manual := _manual_in_query(request)) is not None:
+        known = {**known, "manual": manual}
     return _structure_match(known)
 
 
 _FLAGS = ("manual", "includeAdult", "includeChildren")
+
+
+def _manual_in_query(request: web.Request) -> int | None:
+    """``manual`` from the URL (``?manual=1``), for a body that does not say; 0 and 1 only."""
+    if not request.query_string:
+        return None
+    manual = request.query.get("manual")
+    return int(manual) if manual in ("0", "1") else None
 
 
 def rank(candidates: Sequence[Candidate]) -> list[Candidate]:
