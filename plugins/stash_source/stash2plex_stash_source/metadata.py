@@ -50,6 +50,13 @@ def check_template(template: str) -> None:
         raise ValueError(f"title_template {template!r}: {exc}") from None
 
 
+def stem(name: str) -> str:
+    """``Path(name).stem`` without building a Path (a scan asks for many untitled scenes):
+    the name without its last suffix, by pathlib's rule (a dot first or last is none)."""
+    i = name.rfind(".")
+    return name[:i] if 0 < i < len(name) - 1 else name
+
+
 def filename_title(scene: dict[str, Any]) -> str:
     """What Stash itself shows for an untitled scene: the primary file's name."""
     files = scene.get("files") or []
@@ -57,7 +64,7 @@ def filename_title(scene: dict[str, Any]) -> str:
         return f"Scene {scene['id']}"
     name = files[0].get("basename") or files[0].get("path") or ""
     pure = PureWindowsPath(name) if "\\" in name else PurePosixPath(name)
-    return pure.stem or name
+    return stem(pure.name) or name
 
 
 def render_title(template: str, scene: dict[str, Any]) -> str:

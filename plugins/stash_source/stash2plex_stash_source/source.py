@@ -35,7 +35,7 @@ from .client import StashClient, StashError
 from .config import StashConfig
 from .index import IndexedScene, SceneIndex
 from .matcher import AnyScene, Hit, Matcher, best_per_scene, scene_id_from_key, split_path
-from .metadata import SceneCache, epoch, to_metadata
+from .metadata import SceneCache, epoch, stem, to_metadata
 from .oshash import oshash_file
 
 log = get_logger("stash2plex.stash_source")
@@ -44,13 +44,6 @@ INDEX_FILE = "stash-index.sqlite3"
 #: Trailing path components tried under each media root (no library nests deeper).
 MAX_LOCAL_DEPTH = 16
 RENDERED_MAX = 5000
-
-
-def stem(name: str) -> str:
-    """``Path(name).stem`` without building a Path (a scan asks for many untitled scenes):
-    the name without its last suffix, by pathlib's rule (a dot first or last is none)."""
-    i = name.rfind(".")
-    return name[:i] if 0 < i < len(name) - 1 else name
 
 
 class StashSource:

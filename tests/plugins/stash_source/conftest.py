@@ -90,6 +90,18 @@ async def small_stash(small_library: Library) -> AsyncIterator[FakeStash]:
         yield stash
 
 
+@pytest.fixture
+def lib() -> Library:
+    """A fresh 200-scene library a test may mutate, for the index and fake Stash tests."""
+    return generate_library(scenes=200, seed=1)
+
+
+@pytest.fixture
+async def stash(lib: Library) -> AsyncIterator[FakeStash]:
+    async with FakeStash(lib) as fake:
+        yield fake
+
+
 async def _match(client: TestClient, **body: Any) -> list[dict[str, Any]]:
     resp = await client.post("/library/metadata/matches", json={"type": 1, **body})
     assert resp.status == 200, await resp.text()

@@ -228,17 +228,6 @@ def test_library_mutations() -> None:
 
 
 @pytest.fixture
-def lib() -> Library:
-    return generate_library(scenes=200, seed=1)
-
-
-@pytest.fixture
-async def stash(lib: Library) -> AsyncIterator[FakeStash]:
-    async with FakeStash(lib) as fake:
-        yield fake
-
-
-@pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session

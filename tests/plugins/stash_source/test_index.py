@@ -36,17 +36,6 @@ FAST: dict[str, Any] = {"timeout_s": 2, "retries": 2, "backoff_s": 0.005}
 
 
 @pytest.fixture
-def lib() -> Any:
-    return generate_library(scenes=200, seed=1)
-
-
-@pytest.fixture
-async def stash(lib: Any) -> AsyncIterator[FakeStash]:
-    async with FakeStash(lib) as fake:
-        yield fake
-
-
-@pytest.fixture
 async def client(stash: FakeStash) -> AsyncIterator[StashClient]:
     async with aiohttp.ClientSession() as session:
         yield StashClient(stash.url, session=session, **FAST)

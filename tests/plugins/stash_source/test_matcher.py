@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from stash2plex_stash_source.index import fold
 from stash2plex_stash_source.matcher import plain, split_path
-from stash2plex_stash_source.source import stem
+from stash2plex_stash_source.metadata import stem
 
 _STAND_INS = str.maketrans({0xF000 + ord(c): c for c in '"*:<>?|'})
 
