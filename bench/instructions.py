@@ -27,9 +27,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from run import PY, free_port, prepare_library, wait_http
+from run import HERE, PY, free_port, prepare_library, wait_http
 
-HERE = Path(__file__).resolve().parent
 CONNECTIONS = 8
 
 
