@@ -982,7 +982,7 @@ class SceneIndex:
                 # a file renamed since must not be reported under its old name.
                 if shared is not None and fold(file.basename) == name:
                     out.append((scene, file, shared))
-        out.sort(key=lambda t: (-t[2], t[0].id, t[1].position))
+        out.sort(key=_suffix_order)
         return out
 
     def suffix_matches(
@@ -1018,7 +1018,7 @@ class SceneIndex:
             )
             out.append((tails.card(slot), file, shared))
         if len(out) > 1:
-            out.sort(key=lambda t: (-t[2], t[0].id, t[1].position))
+            out.sort(key=_suffix_order)
         return out
 
     def _hits(self, sql: str, key: str) -> list[tuple[IndexedScene, IndexedFile]]:
@@ -1392,6 +1392,12 @@ class _SuffixMap:
             bool(flags & _HAS_STASH_ID),
             None if flags & _TITLED else shown,
         )
+
+
+def _suffix_order(row: tuple[Any, Any, int]) -> tuple[int, int, int]:
+    """The order of suffix rows, whole or from the snapshot: most components shared
+    first, then by scene id and file position."""
+    return -row[2], row[0].id, row[1].position
 
 
 def _add_slot(slots: dict[Any, int | list[int]], key: Any, slot: int) -> None:
