@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import itertools
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ _REQUEST: contextvars.ContextVar[web.BaseRequest | None] = contextvars.ContextVa
 )
 
 log = get_logger("stash2plex.app")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def create_app(
@@ -83,7 +85,7 @@ def create_app(
 
     from .provider import core_routes  # here to keep the import graph one-way
 
-    app = web.Application(middlewares=[request_middleware])
+    app = web.Application()
     app[CONFIG] = config
     app[PLUGINS] = pset
     app[HOOKS] = hooks
@@ -91,9 +93,10 @@ def create_app(
     app[RUNTIME] = {}
     hooks.app = app
     app.cleanup_ctx.append(_core_lifetime)
-    app.add_routes(core_routes())
+    app.add_routes(guarded_routes(core_routes()))
     for _plugin, route_defs in hooks.routes():
-        app.add_routes(route_defs)
+        app.add_routes(guarded_routes(route_defs))
+    app.router.add_route("*", "/{path:.*}", guarded(no_route), name=NO_ROUTE)
     for _plugin, ctx in hooks.cleanup_contexts():
         app.cleanup_ctx.append(ctx)
     return app
@@ -154,44 +157,78 @@ def error_response(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": reason, "message": message, **extra}, status=status)
 
 
-@web.middleware
-async def request_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Request id for the logs, the external base URL, and JSON for every error: no HTML
-    error page and no traceback ever leaves the provider. (One middleware, not two: this
-    runs for every request of a scan.)"""
-    # Each request runs in its own task with a copied context, so neither leaks.
-    request_id = (request.headers.get("X-Request-ID") or new_request_id())[:64]
-    bind_request_id(request_id)
-    request[REQUEST_ID] = request_id
-    _REQUEST.set(request)
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
+def guarded(handler: Handler) -> Handler:
+    """``handler`` with what every route needs: a request id for the logs, the external
+    base URL, and JSON for every error (no HTML error page, no traceback ever leaves the
+    provider). Applied to each route when the app is built, not as an aiohttp middleware:
+    a middleware adds aiohttp's own second layer to every request of a scan."""
+
+    @functools.wraps(handler, updated=())  # a class-based view has a class __dict__
+    async def guarded_handler(request: web.Request) -> web.StreamResponse:
+        # Each request runs in its own task with a copied context, so neither leaks.
+        request_id = (request.headers.get("X-Request-ID") or new_request_id())[:64]
+        bind_request_id(request_id)
+        request[REQUEST_ID] = request_id
+        _REQUEST.set(request)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            if exc.content_type == "application/json":
+                response = exc  # already ours
+            else:
+                message = {
+                    404: f"no route for {request.method} {request.path}",
+                    405: f"{request.method} is not allowed on {request.path}",
+                }.get(exc.status, exc.text or exc.reason)
+                response = error_response(exc.status, message)
+                if exc.status == 405 and "Allow" in exc.headers:
+                    response.headers["Allow"] = exc.headers["Allow"]
+        except asyncio.CancelledError:
             raise
-        if exc.status == 404 and (moved := await _tidy_path(request)) is not None:
-            # 308 keeps a POST a POST, body included.
-            raise web.HTTPPermanentRedirect(moved) from None
-        if exc.content_type == "application/json":
-            response = exc  # already ours
-        else:
-            message = {
-                404: f"no route for {request.method} {request.path}",
-                405: f"{request.method} is not allowed on {request.path}",
-            }.get(exc.status, exc.text or exc.reason)
-            response = error_response(exc.status, message)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        log.exception("request.failed", method=request.method, path=request.path)
-        response = error_response(
-            500, f"internal error ({type(exc).__name__}); see the provider log"
-        )
-    if not response.prepared:
-        response.headers["X-Request-ID"] = request_id
-    return response
+        except Exception as exc:
+            log.exception("request.failed", method=request.method, path=request.path)
+            response = error_response(
+                500, f"internal error ({type(exc).__name__}); see the provider log"
+            )
+        if not response.prepared:
+            response.headers["X-Request-ID"] = request_id
+        return response
+
+    return guarded_handler
+
+
+def guarded_routes(route_defs: Iterable[web.AbstractRouteDef]) -> list[web.AbstractRouteDef]:
+    """Route definitions with :func:`guarded` handlers (other kinds, such as static
+    files, as they are)."""
+    return [
+        web.RouteDef(d.method, d.path, guarded(d.handler), d.kwargs)
+        if isinstance(d, web.RouteDef)
+        else d
+        for d in route_defs
+    ]
+
+
+#: The name of the catch-all route (:func:`no_route`), added last.
+NO_ROUTE = "stash2plex.no_route"
+
+
+async def no_route(request: web.Request) -> web.StreamResponse:
+    """The last route, for any method and path no other route takes: a URL with doubled
+    or trailing slashes is redirected to the route it means, anything else is a 405 (the
+    path exists under other methods) or a 404, both JSON through :func:`guarded`."""
+    if (moved := await _tidy_path(request)) is not None:
+        # 308 keeps a POST a POST, body included.
+        raise web.HTTPPermanentRedirect(moved)
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.name != NO_ROUTE:
+            _match, methods = await resource.resolve(request)
+            allowed |= methods
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()
 
 
 async def _tidy_path(request: web.Request) -> str | None:
@@ -205,7 +242,7 @@ async def _tidy_path(request: web.Request) -> str | None:
         if candidate == path:
             continue
         found = await request.app.router.resolve(request.clone(rel_url=candidate + query))
-        if found.http_exception is None:
+        if found.http_exception is None and found.route.name != NO_ROUTE:
             return candidate + query
     return None
 

@@ -215,6 +215,41 @@ async def test_unknown_route_is_json_404(client):
     assert (await resp.json())["error"] == "Not Found"
 
 
+async def test_wrong_method_is_json_405_with_allow(client):
+    resp = await client.post("/healthz", json={})
+    assert resp.status == 405
+    assert resp.content_type == "application/json"
+    assert "GET" in resp.headers["Allow"]
+    assert "POST is not allowed on /healthz" in (await resp.json())["message"]
+    assert resp.headers["X-Request-ID"]
+
+
+async def test_plugin_routes_get_request_ids_and_json_errors(aiohttp_client, make_app):
+    from aiohttp import web
+
+    class Routes:
+        @hookimpl
+        def routes(self, app):
+            class Thing(web.View):
+                async def get(self):
+                    return web.json_response({"thing": self.request.match_info["n"]})
+
+            async def gone(request):
+                raise web.HTTPGone()
+
+            return [web.view("/thing/{n}", Thing), web.get("/gone", gone)]
+
+    client = await aiohttp_client(make_app(plugins=[("routes", Routes())]))
+    resp = await client.get("/thing/7", headers={"X-Request-ID": "r-7"})
+    assert (resp.status, await resp.json()) == (200, {"thing": "7"})
+    assert resp.headers["X-Request-ID"] == "r-7"
+    resp = await client.delete("/thing/7")
+    assert resp.status == 405 and (await resp.json())["error"] == "Method Not Allowed"
+    resp = await client.get("/gone")
+    assert resp.status == 410 and (await resp.json())["error"] == "Gone"
+    assert resp.headers["X-Request-ID"]
+
+
 async def test_crashing_handler_never_leaks_a_traceback(aiohttp_client, make_app):
     class Broken:
         @hookimpl
