@@ -1021,6 +1021,30 @@ class SceneIndex:
             out.sort(key=_suffix_order)
         return out
 
+    def path_matches(self, path: str, *, case_sensitive: bool = True) -> list[SceneCard] | None:
+        """:meth:`by_path` answered from the in-memory snapshot, with a :class:`SceneCard`
+        for each scene: no SQL, the hot path of a scan whose paths are mapped. The same
+        scenes in the same order; None when the snapshot may differ from the database
+        (see :meth:`suffix_matches`)."""
+        epoch = self._epoch
+        if epoch & 1:
+            return None
+        tails = self._suffix
+        if self._epoch != epoch:
+            return None
+        key = nfc(path) if case_sensitive else fold(path)
+        slots = tails.path_slots_of(key, folded=not case_sensitive)
+        if case_sensitive and len(slots) > 1:
+            # As by_path: a path stored exactly so hides one stored in another form.
+            stored_so = [slot for slot in slots if not tails.flags[slot] & _PATH_NOT_NFC]
+            slots = stored_so or slots
+        cards: list[SceneCard] = []
+        scene_ids = tails.scene_ids
+        for slot in slots:
+            if not cards or cards[-1].id != scene_ids[slot]:
+                cards.append(tails.card(slot))
+        return cards
+
     def _hits(self, sql: str, key: str) -> list[tuple[IndexedScene, IndexedFile]]:
         rows = self._r.execute(sql, (key, key)).fetchall()
         return [(s, f) for s, f, _p in _collect_hits(rows, with_fold=sql is not _SQL_BY_PATH)]
@@ -1171,7 +1195,7 @@ SUFFIX_DEPTH: Final = 16
 # primary file (its lowest position) comes first.
 _SQL_TAILS = """
 SELECT f.scene_id, f.position, f.path_fold, f.basename, f.duration,
-       s.title, s.date, s.studio, s.organized, s.has_stash_id
+       s.title, s.date, s.studio, s.organized, s.has_stash_id, f.path
 FROM files f JOIN scenes s ON s.id = f.scene_id
 ORDER BY f.scene_id, f.position
 """
@@ -1188,6 +1212,8 @@ _NAME_DIFFERS: Final = 4
 #: The file's text is its scene's title; else the primary file's basename (the fallback
 #: title).
 _TITLED: Final = 8
+#: The path is stored in another normal form than NFC (NFD from macOS, say).
+_PATH_NOT_NFC: Final = 16
 
 #: Slots of the files a lookup found, with the trailing components each shares.
 _Walk = list[tuple[int, int]]
@@ -1212,8 +1238,12 @@ class _SuffixMap:
         "dates",
         "durations",
         "flags",
+        "fold_keys",
+        "fold_slots",
         "haves",
         "name_lens",
+        "path_keys",
+        "path_slots",
         "positions",
         "scene_ids",
         "studio_ix",
@@ -1238,6 +1268,11 @@ class _SuffixMap:
         self.dates: list[str | None] = [None]
         self.studio_ix = array("I")  # index into studios; 0 is None
         self.studios: list[str | None] = [None]
+        #: hash() of each file's NFC path, and of its folded path, sorted, with their slots
+        #: alongside: an exact-path lookup is a binary search, at 12 bytes a key (a dict
+        #: of the paths themselves would cost some 150 bytes a file).
+        self.path_keys, self.path_slots = array("q"), array("I")
+        self.fold_keys, self.fold_slots = array("q"), array("I")
 
     @classmethod
     def read(cls, conn: sqlite3.Connection) -> _SuffixMap:
@@ -1265,6 +1300,8 @@ class _SuffixMap:
         add_duration, add_len = tails.durations.append, tails.name_lens.append
         add_flags, add_end = tails.flags.append, tails.text_ends.append
         add_date, add_studio = tails.date_ix.append, tails.studio_ix.append
+        path_keys, fold_keys = array("q"), array("q")
+        add_path_key, add_fold_key = path_keys.append, fold_keys.append
         scene, primary, slot = None, "", -1
         for row in conn.execute(_SQL_TAILS):
             sid, pos, path_fold, basename, duration, title, date, studio = row[:8]
@@ -1287,6 +1324,10 @@ class _SuffixMap:
                 flags |= _NAME_DIFFERS
             if title:
                 flags |= _TITLED
+            path = nfc(row[10])
+            if path != row[10]:
+                flags |= _PATH_NOT_NFC
+            add_path_key(hash(path))
             text += (title or primary).encode("utf-8", "surrogatepass")
             add_end(len(text))
             add_flags(flags)
@@ -1298,10 +1339,13 @@ class _SuffixMap:
             if ix is None:
                 ix = studio_pool[studio] = len(studio_pool)
             add_studio(ix)
+            add_fold_key(hash(path_fold))
             _add_slot(by_name, name, slot)
             if len(have) > 1:
                 _add_slot(by_tail2, (have[1], name), slot)
         tails._order_lists(conn)
+        tails.path_keys, tails.path_slots = _sorted_keys(path_keys)
+        tails.fold_keys, tails.fold_slots = _sorted_keys(fold_keys)
         tails.text = bytes(text)
         tails.dates = list(date_pool)
         tails.studios = list(studio_pool)
@@ -1378,6 +1422,27 @@ class _SuffixMap:
             name_only += 1
         return (found, name) if found else None
 
+    def path_slots_of(self, path: str, *, folded: bool) -> list[int]:
+        """The slots of the files at exactly ``path`` (an NFC path, or a folded one with
+        ``folded``), in slot order (scene id, then position)."""
+        keys, slots = (
+            (self.fold_keys, self.fold_slots) if folded else (self.path_keys, self.path_slots)
+        )
+        parts = _components(path)
+        if not parts:
+            return []
+        key = hash(path)
+        i = bisect_left(keys, key)
+        found = []
+        # Two paths may share a 64-bit hash: the file's (folded) basename must agree too.
+        name, haves = fold(parts[-1]), self.haves
+        while i < len(keys) and keys[i] == key:
+            slot = slots[i]
+            if haves[slot][0] == name:
+                found.append(slot)
+            i += 1
+        return sorted(found)
+
     def card(self, slot: int) -> SceneCard:
         """The scene card of the file in ``slot``."""
         flags = self.flags[slot]
@@ -1398,6 +1463,12 @@ def _suffix_order(row: tuple[Any, Any, int]) -> tuple[int, int, int]:
     """The order of suffix rows, whole or from the snapshot: most components shared
     first, then by scene id and file position."""
     return -row[2], row[0].id, row[1].position
+
+
+def _sorted_keys(keys: array[int]) -> tuple[array[int], array[int]]:
+    """``keys`` (one per slot) sorted, and the slot of each."""
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return array("q", [keys[i] for i in order]), array("I", order)
 
 
 def _add_slot(slots: dict[Any, int | list[int]], key: Any, slot: int) -> None:

@@ -145,17 +145,29 @@ class Matcher:
             return [Hit(h.scene, AMBIGUOUS, "oshash-shared") for h in hits]
         return hits
 
-    def by_path(self, stash_path: str | None) -> list[Hit]:
-        """Step 3: the Plex path translated by a mapping engine, looked up exactly."""
+    def by_path(self, stash_path: str | None, *, cards: bool = True) -> list[Hit]:
+        """Step 3: the Plex path translated by a mapping engine, looked up exactly.
+
+        ``cards``: answer from the index's in-memory snapshot when it is current, as a
+        scan does (see :meth:`by_suffix`); the database answers otherwise."""
         if not stash_path:
             return []
         stash_path = plain(stash_path)
-        exact = self.index.by_path(stash_path, case_sensitive=True)
+        index = self.index
+        lookup = index.path_matches if cards else None
+        exact: Sequence[AnyScene] | None = lookup(stash_path) if lookup else None
+        if exact is None:
+            lookup = None  # the snapshot is not current: the database for both lookups
+            exact = index.by_path(stash_path, case_sensitive=True)
         if len(exact) == 1:
             return [Hit(exact[0], 98, "path")]
         if len(exact) > 1:
             return [Hit(s, AMBIGUOUS, "path-shared") for s in exact]
-        folded = self.index.by_path(stash_path, case_sensitive=False)
+        folded: Sequence[AnyScene] | None = (
+            lookup(stash_path, case_sensitive=False) if lookup else None
+        )
+        if folded is None:
+            folded = index.by_path(stash_path, case_sensitive=False)
         if len(folded) == 1:
             return [Hit(folded[0], 92, "path-case")]
         return [Hit(s, AMBIGUOUS, "path-case-shared") for s in folded]

@@ -101,7 +101,7 @@ class StashSource:
         if filename:
             mapped = await self.hooks.map_path(filename, PathDirection.PLEX_TO_STASH)
             if mapped:
-                hits += self.matcher.by_path(mapped)
+                hits += self.matcher.by_path(mapped, cards=not manual)
             duration_s = request.duration / 1000 if request.duration else None
             # A scan's answer needs no more than the in-memory scene cards.
             hits += self.matcher.by_suffix(parts, duration_s, cards=not manual)

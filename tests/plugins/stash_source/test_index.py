@@ -511,6 +511,75 @@ async def test_suffix_matches_over_a_library(index: SceneIndex, lib: Any) -> Non
             same_answer(index, [p.upper() for p in parts[-2:]])
 
 
+def same_path_answer(idx: SceneIndex, path: str) -> None:
+    """path_matches (memory alone) names the scenes by_path reads from the database, in
+    the same order, with the same fields, both with and without case."""
+    for case_sensitive in (True, False):
+        whole = idx.by_path(path, case_sensitive=case_sensitive)
+        cards = idx.path_matches(path, case_sensitive=case_sensitive)
+        assert cards is not None, "the in-memory tails should be current"
+        assert [c.id for c in cards] == ids(whole), (path, case_sensitive)
+        for card, scene in zip(cards, whole, strict=True):
+            assert (card.title, card.date, card.studio, card.organized) == (
+                scene.title or None,
+                scene.date,
+                scene.studio,
+                scene.organized,
+            )
+
+
+def test_path_matches_answer_from_memory(tricky: SceneIndex) -> None:
+    for path in (
+        "/data/Studio/a_b.mp4",
+        "/data/Studio/A_B.mp4",
+        "/data/Studio/aXb.mp4",
+        "/data/Studio/a%.mp4",
+        "/data/Studio/100%.mp4",
+        f"/data/Studio/{NFD_NAME}",
+        f"/data/Other/{NFC_NAME}",
+        f"/data/Other/{NFD_NAME}",
+        "/data/Studio/Scene.MP4",
+        "/data/studio/SCENE.mp4",
+        "/data/A/Show/Pt. I/clip-extra.mp4",
+        r"D:\Media\Show\Pt. I\clip.mp4",
+        r"d:\media\show\pt. i\CLIP.mp4",
+        "/data/x/[weird] #1 'q'.mp4",
+        "/data/nothing.mp4",
+        "clip.mp4",
+        "",
+    ):
+        same_path_answer(tricky, path)
+
+
+async def test_path_matches_shared_paths_and_normal_form_twins(index: SceneIndex) -> None:
+    await index.load(
+        [
+            _scene(1, f"/data/Twin/{NFC_NAME}"),
+            _scene(2, f"/data/Twin/{NFD_NAME}"),  # the same name to Plex, stored NFD
+            _scene(3, "/data/Shared/one.mp4"),
+            _scene(4, "/data/Shared/one.mp4"),  # one file in two scenes
+            _scene(5, f"/data/Solo/{NFD_NAME}"),
+        ]
+    )
+    for path in (
+        f"/data/Twin/{NFC_NAME}",
+        f"/data/Twin/{NFD_NAME}",
+        "/data/Shared/one.mp4",
+        f"/data/Solo/{NFC_NAME}",
+        f"/data/solo/{NFC_NAME.upper()}",
+    ):
+        same_path_answer(index, path)
+    assert [c.id for c in index.path_matches("/data/Shared/one.mp4") or []] == [3, 4]
+
+
+async def test_path_matches_over_a_library(index: SceneIndex, lib: Any) -> None:
+    await index.load(_as_index_rows(lib))
+    for scene in lib.scenes.values():
+        for f in scene["files"]:
+            same_path_answer(index, f["path"])
+            same_path_answer(index, f["path"].upper())
+
+
 async def test_name_only_quota_follows_the_folded_paths(index: SceneIndex) -> None:
     # Ten files named alike, and nothing else shared: eight are listed, the first by
     # folded path (here the reverse of the id order), as the tails always listed them.
@@ -548,6 +617,23 @@ async def test_matcher_answers_the_same_from_memory(tricky: SceneIndex, lib: Any
     assert both(["clip-extra.mp4"], 61.0) == [(9, 86, "suffix-1")]
     assert both(["clip-extra.mp4"], 90.0) == []  # another file: the durations disagree
     assert both(["a_b.mp4"]) == [(1, 75, "suffix-1")]  # too short a name to trust alone
+
+    def both_paths(path: str) -> list[tuple[int, int, str]]:
+        fast = matcher.by_path(path)
+        slow = matcher.by_path(path, cards=False)
+        assert [(h.scene.id, h.score, h.reason) for h in fast] == [
+            (h.scene.id, h.score, h.reason) for h in slow
+        ]
+        assert all(isinstance(h.scene, SceneCard) for h in fast)
+        return [(h.scene.id, h.score, h.reason) for h in fast]
+
+    assert both_paths("/data/Studio/Scene.MP4") == [(7, 98, "path")]
+    assert both_paths("/data/studio/scene.MP4") == [
+        (7, 70, "path-case-shared"),
+        (8, 70, "path-case-shared"),
+    ]
+    assert both_paths("/data/studio/CLIP.mp4") == []
+    assert both_paths(f"/data/studio/{NFD_NAME.upper()}") == [(5, 92, "path-case")]
 
 
 async def test_tails_trailing_a_refresh_in_progress(tmp_path: Path, lib: Any) -> None:
@@ -666,7 +752,7 @@ async def test_search_ranks_title_date_studio(index: SceneIndex) -> None:
 
 async def test_lookups_use_indexes_and_a_scan_uses_no_sql(index: SceneIndex, lib: Any) -> None:
     """Speed without timing anything: every lookup is an index search (never a scan of
-    a table), and a scan's suffix match runs no SQL at all."""
+    a table), and a scan's suffix and path matches run no SQL at all."""
     await index.load(_as_index_rows(lib))
     conn = index._r
     for name in ("GET", "BY_OSHASH", "BY_BASENAME", "BY_PATH", "BY_PATH_FOLD", "BY_IDS"):
@@ -683,6 +769,8 @@ async def test_lookups_use_indexes_and_a_scan_uses_no_sql(index: SceneIndex, lib
     try:
         found = index.suffix_matches(path.split("/")[-3:])
         assert found and found[0][0].id == 100
+        assert [c.id for c in index.path_matches(path) or []] == [100]
+        assert index.path_matches(path.upper(), case_sensitive=False)
         assert statements == []
         assert index.suffix_candidates(path.split("/")[-3:])[0][0].id == 100
         assert statements  # the database-checked answer does read
