@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from run import HERE, PY, free_port, prepare_library, wait_http
+from run import HERE, PY, free_port, paths_argument, prepare_library, wait_http, write_config
 
 CONNECTIONS = 8
 
@@ -98,6 +98,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--log-level", default="info", help="the provider's [log] level")
+    paths_argument(parser)
     args = parser.parse_args()
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         print("needs valgrind (apt-get install valgrind)", file=sys.stderr)
@@ -106,7 +107,9 @@ def main() -> int:
     procs: list[subprocess.Popen] = []
     work = Path(tempfile.mkdtemp(prefix="stash2plex-instructions-"))
     try:
-        library = prepare_library(work, args.scenes, args.seed, procs)
+        library = prepare_library(
+            work, args.scenes, args.seed, procs, mapped=args.paths == "mapped"
+        )
         bodies = library["bodies"].read_bytes().splitlines()
         random.Random(args.seed).shuffle(bodies)
 
@@ -121,12 +124,7 @@ def main() -> int:
         )
         port = free_port()
         config = work / "stash2plex.toml"
-        config.write_text(
-            f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
-            f'data_dir = "{library["data_dir"]}"\n'
-            f'[stash]\nurl = "{library["url"]}"\nindex_refresh_s = 3600\n'
-            f'[log]\nlevel = "{args.log_level}"\n'
-        )
+        write_config(config, port, library, log_level=args.log_level)
         provider = instructions_per_request(
             [PY, "-m", "stash2plex", "--config", str(config), "serve"],
             port,
@@ -144,7 +142,7 @@ def main() -> int:
 
     print(
         f"stash2plex instructions per match request: {args.scenes} scenes, "
-        f"{args.requests} requests, log level {args.log_level}"
+        f"{args.requests} requests, log level {args.log_level}, {args.paths} paths"
     )
     print(f"  bare handler   {bare:>9.0f}")
     print(f"  stash2plex     {provider:>9.0f}")

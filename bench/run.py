@@ -146,10 +146,18 @@ def load(base: str, kind: str, data: Path, duration: int, connections: int) -> d
     )
 
 
-def prepare_library(work: Path, scenes: int, seed: int, procs: list[subprocess.Popen]) -> dict:
+#: Where Plex sees the library in ``--paths mapped`` runs (Stash sees it elsewhere).
+PLEX_ROOT = "/media/plex"
+
+
+def prepare_library(
+    work: Path, scenes: int, seed: int, procs: list[subprocess.Popen], *, mapped: bool = False
+) -> dict:
     """A fake Stash with a generated library (its process appended to ``procs``), the scene
     index built from it under ``work``, and the requests to replay: the library's files as
-    Plex names them (relative paths under another root) and a sample of rating keys."""
+    Plex names them and a sample of rating keys. Plex's names are relative to its library
+    root, or with ``mapped`` absolute under :data:`PLEX_ROOT`, which a path rule
+    (:func:`write_config`) maps to the Stash root."""
     print(f"fake Stash: generating {scenes} scenes...", flush=True)
     fake = subprocess.Popen(
         [PY, str(HERE / "fake_stash.py"), "--scenes", str(scenes), "--seed", str(seed)],
@@ -180,11 +188,12 @@ def prepare_library(work: Path, scenes: int, seed: int, procs: list[subprocess.P
         .splitlines()[-1]
     )
 
-    print("preparing requests from the same library (Plex's relative filenames)...", flush=True)
+    kind = "absolute, mapped" if mapped else "relative"
+    print(f"preparing requests from the same library (Plex's {kind} filenames)...", flush=True)
     from stash2plex_stash_source.fake import generate_library
 
     library = generate_library(scenes=scenes, seed=seed)
-    files = library.plex_files(root="/media/plex", relative=True)
+    files = library.plex_files(root=PLEX_ROOT, relative=not mapped)
     step = max(1, len(files) // 20_000)
     bodies = work / "bodies.txt"
     bodies.write_text(
@@ -200,11 +209,41 @@ def prepare_library(work: Path, scenes: int, seed: int, procs: list[subprocess.P
     return {
         "url": endpoints["url"],
         "stats_url": endpoints["stats_url"],
+        "stash_root": library.stash_root if mapped else None,
         "data_dir": data_dir,
         "bodies": bodies,
         "keys": keys,
         "index_build": built,
     }
+
+
+def write_config(
+    path: Path, port: int, library: dict, *, log_level: str, event_loop: str = "auto"
+) -> None:
+    """The provider's configuration for a prepared library (with its path rule when the
+    requests carry Plex's absolute paths)."""
+    text = (
+        f'[server]\nhost = "127.0.0.1"\nport = {port}\ndata_dir = "{library["data_dir"]}"\n'
+        f'event_loop = "{event_loop}"\n'
+        f'[stash]\nurl = "{library["url"]}"\nindex_refresh_s = 3600\n'
+        f'[log]\nlevel = "{log_level}"\n'
+    )
+    if library["stash_root"]:
+        text += (
+            f'[[path_regex.rules]]\nname = "bench"\nplex_prefix = "{PLEX_ROOT}"\n'
+            f'stash_prefix = "{library["stash_root"]}"\n'
+        )
+    path.write_text(text)
+
+
+def paths_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--paths",
+        default="relative",
+        choices=["relative", "mapped"],
+        help="Plex's filenames: relative to its library root (no configuration needed), or "
+        "absolute under another root than Stash's, with a path_regex rule (a Docker set-up)",
+    )
 
 
 def main() -> int:
@@ -222,25 +261,23 @@ def main() -> int:
         choices=["auto", "asyncio", "uvloop"],
         help="the provider's [server] event_loop (auto: uvloop, as served by default)",
     )
+    paths_argument(parser)
     args = parser.parse_args()
 
     procs: list[subprocess.Popen] = []
     work = Path(tempfile.mkdtemp(prefix="stash2plex-bench-"))
     results: dict = {"scenes": args.scenes, "load": "wrk" if shutil.which("wrk") else "aiohttp"}
     try:
-        library = prepare_library(work, args.scenes, args.seed, procs)
+        library = prepare_library(
+            work, args.scenes, args.seed, procs, mapped=args.paths == "mapped"
+        )
         endpoints = {"url": library["url"], "stats_url": library["stats_url"]}
-        data_dir, bodies, keys = library["data_dir"], library["bodies"], library["keys"]
+        bodies, keys = library["bodies"], library["keys"]
         results["index_build"] = library["index_build"]
 
         port = free_port()
         config = work / "stash2plex.toml"
-        config.write_text(
-            f'[server]\nhost = "127.0.0.1"\nport = {port}\ndata_dir = "{data_dir}"\n'
-            f'event_loop = "{args.event_loop}"\n'
-            f'[stash]\nurl = "{endpoints["url"]}"\nindex_refresh_s = 3600\n'
-            f'[log]\nlevel = "{args.log_level}"\n'
-        )
+        write_config(config, port, library, log_level=args.log_level, event_loop=args.event_loop)
         started = time.perf_counter()
         provider = subprocess.Popen(
             [PY, "-m", "stash2plex", "--config", str(config), "serve"],
@@ -318,7 +355,8 @@ def main() -> int:
     print(
         f"stash2plex benchmark: {args.scenes} scenes, load by {results['load']}, "
         f"{args.connections} connections, {args.duration} s per run, {os.cpu_count()} cores, "
-        f"log level {args.log_level}, provider event loop {args.event_loop}"
+        f"log level {args.log_level}, provider event loop {args.event_loop}, "
+        f"{args.paths} paths"
     )
     print(
         f"  index build            {b['seconds']:.1f} s, peak RSS {b['peak_rss_mb']:.0f} MB, "
