@@ -34,7 +34,6 @@ from .models import (
     Feature,
     Image,
     MatchRequest,
-    MediaContainer,
     MediaProvider,
     MediaType,
     Metadata,
@@ -47,7 +46,8 @@ METADATA_PREFIX = "/library/metadata"
 MATCH_KEY = f"{METADATA_PREFIX}/matches"
 _MATCH_FIELDS = frozenset(wire_name(a, MatchRequest) for a in attrs.fields(MatchRequest))
 _structure_match = structurer(MatchRequest)
-_unstructure_container = unstructurer(MediaContainer)
+_unstructure_metadata = unstructurer(Metadata)
+_unstructure_image = unstructurer(Image)
 
 
 def core_routes() -> list[web.AbstractRouteDef]:
@@ -73,24 +73,43 @@ def _container(
     images: list[Image] | None = None,
     scores: list[int] | None = None,
 ) -> web.Response:
-    """A ``MediaContainer`` answer. Items get the guid and key shapes Plex requires
+    """A ``MediaContainer`` answer (see :func:`container_body`)."""
+    body = container_body(
+        app[CONFIG].provider.identifier, metadata=metadata, images=images, scores=scores
+    )
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+def container_body(
+    identifier: str,
+    *,
+    metadata: list[Metadata] | None = None,
+    images: list[Image] | None = None,
+    scores: list[int] | None = None,
+) -> dict[str, Any]:
+    """``{"MediaContainer": ...}`` as :class:`MediaContainer` serializes, built directly:
+    a scan asks for one per request. Items get the guid and key shapes Plex requires
     (anything else makes Plex fail refreshes silently) on the wire only: the plugin's
     objects are never modified."""
-    count = len(metadata if metadata is not None else images or [])
-    identifier = app[CONFIG].provider.identifier
-    container = MediaContainer(
-        identifier=identifier, total_size=count, size=count, metadata=metadata, images=images
-    )
-    data = _unstructure_container(container)
-    for n, item in enumerate(data.get("Metadata") or ()):
-        item["type"] = "movie"
-        item["guid"] = f"{identifier}://movie/{item['ratingKey']}"
-        item["key"] = f"{METADATA_PREFIX}/{item['ratingKey']}"
-        if scores is not None:
-            item["score"] = scores[n]
-    return web.Response(
-        body=orjson.dumps({"MediaContainer": data}), content_type="application/json"
-    )
+    data: dict[str, Any] = {"identifier": identifier, "offset": 0}
+    if metadata is not None:
+        items = []
+        for n, item in enumerate(metadata):
+            entry = _unstructure_metadata(item)
+            rating_key = entry["ratingKey"]
+            entry["type"] = "movie"
+            entry["guid"] = f"{identifier}://movie/{rating_key}"
+            entry["key"] = f"{METADATA_PREFIX}/{rating_key}"
+            if scores is not None:
+                entry["score"] = scores[n]
+            items.append(entry)
+        data["totalSize"] = data["size"] = len(items)
+        data["Metadata"] = items
+    else:
+        data["totalSize"] = data["size"] = len(images or ())
+    if images is not None:
+        data["Image"] = [_unstructure_image(image) for image in images]
+    return {"MediaContainer": data}
 
 
 async def provider_root(request: web.Request) -> web.Response:
@@ -188,6 +207,8 @@ def _manual_in_query(request: web.Request) -> int | None:
 
 def rank(candidates: Sequence[Candidate]) -> list[Candidate]:
     """Merge sources (one entry per ratingKey, highest score) and sort best first."""
+    if len(candidates) < 2:
+        return list(candidates)  # a scan's usual answer: nothing to merge or order
     best: dict[str, Candidate] = {}
     for c in candidates:
         key = c.metadata.rating_key
@@ -221,11 +242,12 @@ async def matches(request: web.Request) -> web.StreamResponse:
         # movie pretending to be one.
         log.debug("match.unsupported_type", type=match.type)
         return _container(app, metadata=[])
+    manual = match.is_manual
     started = time.perf_counter()
     ranked = rank(await app[HOOKS].resolve_match(match))
     chosen = choose(
         ranked,
-        manual=match.is_manual,
+        manual=manual,
         threshold=provider.match_threshold,
         margin=provider.match_margin,
         limit=provider.max_manual_results,
@@ -235,16 +257,17 @@ async def matches(request: web.Request) -> web.StreamResponse:
     request[LOG_FIELDS] = {
         "match_filename": match.filename,
         "match_title": match.title,
-        "manual": match.is_manual,
+        "manual": manual,
         "candidates": len(ranked),
-        "matched": items[0].rating_key if items and not match.is_manual else None,
+        "matched": items[0].rating_key if items and not manual else None,
         "best_score": ranked[0].score if ranked else None,
         "best_reason": ranked[0].reason if ranked else None,
         "plugin": ranked[0].source if ranked else None,
         "match_ms": round((time.perf_counter() - started) * 1000, 3),
     }
-    response = _container(app, metadata=items, scores=[c.score for c in chosen])
-    if items or match.is_manual or not app[HOOKS].implemented("on_unmatched"):
+    body = container_body(provider.identifier, metadata=items, scores=[c.score for c in chosen])
+    response = web.Response(body=orjson.dumps(body), content_type="application/json")
+    if items or manual or not app[HOOKS].implemented("on_unmatched"):
         return response
     # Unmatched: answer Plex first, then tell the plugins.
     response.headers["X-Request-ID"] = request[REQUEST_ID]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import attrs
 import orjson
+from cattrs.gen import make_dict_unstructure_fn, override
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,7 +18,7 @@ from stash2plex.models import (
     Role,
     Tag,
 )
-from stash2plex.wire import dumps, structure, unstructure
+from stash2plex.wire import converter, dumps, structure, unstructure, wire_name
 
 rating_keys = st.from_regex(r"\A[A-Za-z0-9_-]{1,40}\Z")
 text = st.text(max_size=40)
@@ -79,6 +81,40 @@ def test_container_shape(items):
     assert "Image" not in data  # absent, not null
 
 
+def _cattrs_generated(cls: type):
+    """cattrs' own generated function for a wire model: leave out a field that holds its
+    default when that is None or an ``omit_empty`` field's empty list."""
+
+    def omit(a: attrs.Attribute) -> bool:
+        return a.default is None or (
+            bool(a.metadata.get("omit_empty")) and a.default == attrs.Factory(list)
+        )
+
+    names = {
+        a.name: override(rename=wire_name(a, cls), omit_if_default=omit(a))
+        for a in attrs.fields(cls)
+    }
+    return make_dict_unstructure_fn(cls, converter, **names)
+
+
+_REFERENCE = {cls: _cattrs_generated(cls) for cls in (Metadata, Role, Image, MediaContainer)}
+
+
+@given(metadata)
+def test_generated_unstructure_matches_cattrs(item):
+    assert unstructure(item) == _REFERENCE[Metadata](item)
+    for role in item.roles:
+        assert unstructure(role) == _REFERENCE[Role](role)
+    for image in item.images:
+        assert unstructure(image) == _REFERENCE[Image](image)
+    for container in (
+        MediaContainer(identifier="i", metadata=[item]),
+        MediaContainer(identifier="i", images=item.images, size=len(item.images)),
+        MediaContainer(identifier="i", metadata=[]),
+    ):
+        assert unstructure(container) == _REFERENCE[MediaContainer](container)
+
+
 def test_match_request_reads_plex_names():
     req = structure(
         {"type": 1, "openSubtitlesHash": "ABCDEF0123456789", "includeAdult": 1, "manual": 1},
@@ -86,3 +122,29 @@ def test_match_request_reads_plex_names():
     )
     assert req.oshash == "abcdef0123456789"
     assert req.is_manual and req.include_adult == 1
+
+
+@given(st.lists(metadata, max_size=3), st.booleans())
+def test_container_body_is_the_media_container_plex_gets(items, scored):
+    from stash2plex.provider import container_body
+
+    ident = "tv.plex.agents.custom.x"
+    scores = list(range(90, 90 - len(items), -1)) if scored else None
+    want = unstructure(
+        MediaContainer(identifier=ident, total_size=len(items), size=len(items), metadata=items)
+    )
+    for n, entry in enumerate(want["Metadata"]):
+        entry["type"] = "movie"
+        entry["guid"] = f"{ident}://movie/{entry['ratingKey']}"
+        entry["key"] = f"/library/metadata/{entry['ratingKey']}"
+        if scores is not None:
+            entry["score"] = scores[n]
+    got = container_body(ident, metadata=items, scores=scores)["MediaContainer"]
+    assert orjson.dumps(got) == orjson.dumps(want)  # the same keys in the same order
+    images = [i for item in items for i in item.images]
+    want = unstructure(
+        MediaContainer(identifier=ident, total_size=len(images), size=len(images), images=images)
+    )
+    assert orjson.dumps(container_body(ident, images=images)["MediaContainer"]) == orjson.dumps(
+        want
+    )
