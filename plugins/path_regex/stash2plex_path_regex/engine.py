@@ -43,6 +43,7 @@ log = structlog.get_logger("stash2plex.path_regex")
 PLEX_TO_STASH: Final = "plex_to_stash"
 STASH_TO_PLEX: Final = "stash_to_plex"
 DIRECTIONS: Final = (PLEX_TO_STASH, STASH_TO_PLEX)
+_DIRECTION_OF: Final = {d: d for d in DIRECTIONS}
 _SIDES: Final = {PLEX_TO_STASH: ("plex", "stash"), STASH_TO_PLEX: ("stash", "plex")}
 
 
@@ -501,8 +502,46 @@ class _PrefixRule(_Compiled):
             )
             for side, p in self.prefix.items()
         }
+        # A case-sensitive POSIX source already written as the rule writes paths (no
+        # doubled or trailing "/") is mapped by comparing and joining text: a scan asks
+        # for every file. Anything else takes the parsed path below, with the same answer.
+        self._quick: dict[str, tuple[str, str, Style, str]] = {}
+        for direction, (source, target) in _SIDES.items():
+            if self.style[source] is Style.POSIX and not self.ci[source]:
+                head = self.prefix[source].render()
+                out = self.prefix[target]
+                self._quick[direction] = (
+                    head if head == "/" else head + "/",
+                    out.render() if out.parts else "",
+                    out.style,
+                    out.anchor,
+                )
+
+    def _apply_quick(self, text: str, quick: tuple[str, str, Style, str]) -> str | None:
+        under, out_head, out_style, out_anchor = quick
+        if text == under[:-1] or text == under:
+            rest = ""  # the prefix itself
+        elif text.startswith(under):
+            rest = text[len(under) :]
+        else:
+            return None
+        if out_style is Style.POSIX:
+            if not out_head:
+                return "/" + rest
+            return out_head + "/" + rest if rest else out_head
+        if "\\" in rest:
+            return None  # see _lost_backslash
+        rest = rest.replace("/", "\\")
+        if out_head:
+            return out_head + "\\" + rest if rest else out_head
+        return (out_anchor + "\\" if out_style is Style.DRIVE else "\\\\") + rest
 
     def apply(self, src: _Input, direction: str) -> str | None:
+        quick = self._quick.get(direction)
+        if quick is not None:
+            text = src.text
+            if text[:1] == "/" and "//" not in text and (text == "/" or text[-1] != "/"):
+                return self._apply_quick(text, quick)
         source, target = _SIDES[direction]
         parsed = src.parsed(self.style[source])
         if parsed is None:
@@ -656,6 +695,10 @@ def describe_rule(rule: Rule) -> str:
 
 
 def _direction(direction: str) -> str:
+    # A PathDirection is a str enum: it finds its plain value here, by hash and equality.
+    known = _DIRECTION_OF.get(direction)
+    if known is not None:
+        return known
     value = str(getattr(direction, "value", direction))
     if value not in DIRECTIONS:
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
@@ -689,13 +732,24 @@ class Engine:
         :returns: the first matching rule's result, or None when no rule applies.
         """
         direction = _direction(direction)
+        found = self.translate(path, direction)
+        self.log_result(path, direction, found)
+        return None if found is None else Mapping(path=found[1], rule=found[0])
+
+    def translate(self, path: str, direction: str) -> tuple[str, str] | None:
+        """:meth:`map` as a plain (rule name, path) pair, and without its debug line: the
+        ``map_path`` hook's path, which runs for every file of a scan (the hook writes
+        the line only when debug lines are written at all)."""
         found = self.first(path, direction)
+        return None if found is None else (self.compiled[found[0]].name, found[1])
+
+    def log_result(self, path: str, direction: str, found: tuple[str, str] | None) -> None:
+        """The debug line of a :meth:`translate`."""
         if found is None:
             log.debug("path.unmapped", direction=direction, source=path, rules=len(self.rules))
-            return None
-        rule = self.compiled[found[0]].name
-        log.debug("path.mapped", rule=rule, direction=direction, source=path, target=found[1])
-        return Mapping(path=found[1], rule=rule)
+        else:
+            rule, target = found
+            log.debug("path.mapped", rule=rule, direction=direction, source=path, target=target)
 
     def explain(self, path: str, direction: str) -> str:
         """What :meth:`map` does with ``path`` and why, in a few lines of text.

@@ -14,6 +14,7 @@ from aiohttp import web
 
 import stash2plex
 from stash2plex import CheckResult, CliCommand, ConfigSection, PathDirection, hookimpl
+from stash2plex.logs import debug_enabled
 
 from .engine import Engine, PathRegexConfig, describe_rule, log, validate_rules
 
@@ -56,8 +57,10 @@ def map_path(path: str, direction: PathDirection, app: web.Application) -> str |
     engine = get_engine(app)
     if not engine.compiled:
         return None  # no rules (the usual set-up): every scan request asks, answer at once
-    found = engine.map(path, direction)
-    return None if found is None else found.path
+    found = engine.translate(path, direction)
+    if debug_enabled():
+        engine.log_result(path, direction, found)
+    return None if found is None else found[1]
 
 
 @hookimpl
