@@ -332,37 +332,38 @@ class AccessLogger(AbstractAccessLogger):
     the handler put under :data:`LOG_FIELDS` (a match's outcome, for instance)."""
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        user_agent = request.headers.get("User-Agent")
         fields = {
             "method": request.method,
             "path": request.path,
             "status": response.status,
             "duration_ms": round(time * 1000, 2),
             "remote": request.remote,
-            "user_agent": user_agent,
+            "user_agent": request.headers.get("User-Agent"),
         }
         extra = request.get(LOG_FIELDS)
         if _access_line is None:  # console format: the ordinary structlog path
             _access.info("request", **{**fields, **(extra or {})})
             return
-        # The hot path of a scan: the same line as redact_secrets() would render, but
-        # only the values that can carry a secret are looked at. Our own keys name none;
-        # the path and user agent are scrubbed like any text; a handler's fields go
-        # through the whole check.
-        if "=" in fields["path"]:
-            fields["path"] = _scrub(fields["path"])
-        if user_agent is not None and "=" in user_agent:
-            fields["user_agent"] = _scrub(user_agent)
+        # The hot path of a scan: the same line as the structlog path renders, with the
+        # secret check done on the rendered line first.
         if extra:
-            fields.update(redact_secrets(None, "info", extra))  # the request is done with it
+            fields.update(extra)
         fields["event"] = "request"
-        request_id = request.get(REQUEST_ID)
-        if request_id:
+        # aiohttp serves each request in a task of its own, so this is this request's id.
+        request_id = _REQUEST_ID_VAR.get()
+        if request_id is not None:
             fields["request_id"] = request_id
         fields["level"] = "info"
         fields["logger"] = "aiohttp.access"
         fields["ts"] = _utc_now()
-        _access_line(_dumps(fields))
+        line = _dumps(fields)
+        # A secret can only be a text holding "=", the value of a key named like a
+        # secret, or inside a nested object or list; a line with none of these (and JSON
+        # writes "=", "{" and "[" as they are) needs no redaction, which costs a pass of
+        # Python over every field.
+        if "=" in line or "{" in line[1:] or "[" in line or not _HARMLESS_KEYS.issuperset(fields):
+            line = _dumps(redact_secrets(None, "info", fields))
+        _access_line(line)
 
     @property
     def enabled(self) -> bool:

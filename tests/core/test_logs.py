@@ -7,6 +7,7 @@ requests, stops it with SIGTERM (as Docker does) and parses everything it printe
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import io
 import json
 import logging
@@ -214,11 +215,15 @@ def test_access_line_scrubs_what_the_generic_renderer_would(monkeypatch):
         request = make_mocked_request(
             "POST", "/library/metadata/matches", headers={"User-Agent": "Plex token=abc"}
         )
-        request[logs.REQUEST_ID] = "r-1"
         request[logs.LOG_FIELDS] = {"match_filename": "a?apikey=k.mp4", "api_key": "k2", "n": 1}
-        logs.AccessLogger(logging.getLogger("aiohttp.access"), "").log(
-            request, web.Response(status=201), 0.0123
-        )
+
+        def serve() -> None:  # as aiohttp does: in a task of the request's own
+            logs.bind_request_id("r-1")
+            logs.AccessLogger(logging.getLogger("aiohttp.access"), "").log(
+                request, web.Response(status=201), 0.0123
+            )
+
+        contextvars.copy_context().run(serve)
     finally:
         logs.configure("info", cache=False)
     line = json.loads(stream.getvalue())
@@ -238,3 +243,33 @@ def test_access_line_scrubs_what_the_generic_renderer_would(monkeypatch):
         "level": "info",
         "logger": "aiohttp.access",
     }
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"note": "see ?token=abc"},
+        {"Plex_Token": "abc"},
+        {"details": {"nested": {"ApiKey": "abc"}}},
+        {"tries": [{"password": "abc"}]},
+        {"texts": ["x", "api_key=abc"]},
+    ],
+)
+def test_access_line_never_carries_a_secret(monkeypatch, fields):
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", stream)
+    logs.configure("info", cache=False)
+    try:
+        request = make_mocked_request("GET", "/healthz")
+        request[logs.LOG_FIELDS] = fields
+        logs.AccessLogger(logging.getLogger("aiohttp.access"), "").log(
+            request, web.Response(), 0.001
+        )
+    finally:
+        logs.configure("info", cache=False)
+    line = stream.getvalue()
+    assert "abc" not in line and "***" in line, line
+    assert fields == request[logs.LOG_FIELDS]  # the handler's own record is left as it was
