@@ -60,6 +60,7 @@ class StashSource:
         # Fixed once the app runs; looked up here, not on every match request.
         self.provider = app[CONFIG].provider
         self.hooks = app[HOOKS]
+        self.own_guid = f"{self.provider.identifier}://"
         self.config = config
         self.client = client
         self.index = index
@@ -86,7 +87,7 @@ class StashSource:
         # name scenes of another Stash. A "stash-<id>" title is proof only when the user
         # typed it (Fix Match); a scan's title comes from the file name.
         guid = request.guid
-        if guid is not None and not guid.startswith(f"{provider.identifier}://"):
+        if guid is not None and not guid.startswith(self.own_guid):
             guid = None
         # Steps without their evidence are skipped: they would find nothing.
         hits: list[Hit] = (
@@ -106,7 +107,7 @@ class StashSource:
             # A scan's answer needs no more than the in-memory scene cards.
             hits += self.matcher.by_suffix(parts, duration_s, cards=not manual)
         threshold, margin = provider.match_threshold, provider.match_margin
-        if manual or not any(h.score >= threshold for h in hits):
+        if manual or not _clears(hits, threshold):
             hits += self.matcher.by_title(request.title, request.year, request.date)
         ranked = best_per_scene(self.matcher.gate(hits))
         if manual:
@@ -339,9 +340,21 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
             await sample_server.close()
 
 
+def _clears(hits: list[Hit], threshold: int) -> bool:
+    """Whether any hit reaches ``threshold`` (a loop: cheaper than any() over a generator,
+    and a scan asks on every request)."""
+    for hit in hits:  # noqa: SIM110
+        if hit.score >= threshold:
+            return True
+    return False
+
+
 #: Filled at start-up (the app is frozen by then, so a mutable holder set while building).
 RUNTIME_SOURCE = web.AppKey("stash2plex_stash_source.runtime", dict)
 
 
 def get_source(app: web.Application) -> StashSource | None:
-    return app[RUNTIME_SOURCE].get(SECTION) if RUNTIME_SOURCE in app else None
+    try:
+        return app[RUNTIME_SOURCE].get(SECTION)
+    except KeyError:
+        return None  # the plugin's cleanup context never ran (a CLI app, a test's app)
