@@ -83,9 +83,9 @@ def create_app(
         source=str(config_path) if config_path else "defaults",
     )
 
-    from .provider import core_routes  # here to keep the import graph one-way
+    from .provider import MAX_BODY, core_routes  # here to keep the import graph one-way
 
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_BODY)
     app[CONFIG] = config
     app[PLUGINS] = pset
     app[HOOKS] = hooks

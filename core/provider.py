@@ -43,6 +43,8 @@ from .wire import WireError, dumps, structurer, unstructurer, wire_name
 
 log = get_logger("stash2plex.provider")
 METADATA_PREFIX = "/library/metadata"
+#: The largest request body read (aiohttp's default; the app is built with it).
+MAX_BODY = 1024**2
 MATCH_KEY = f"{METADATA_PREFIX}/matches"
 _MATCH_FIELDS = frozenset(wire_name(a, MatchRequest) for a in attrs.fields(MatchRequest))
 _structure_match = structurer(MatchRequest)
@@ -130,7 +132,15 @@ async def provider_root(request: web.Request) -> web.Response:
 
 
 async def _read_object(request: web.Request) -> dict[str, Any]:
-    body = await request.read()
+    content = request.content
+    if content.is_eof():
+        # The whole body is already buffered (a match request arrives in one packet):
+        # take it at once instead of through read()'s chunk loop, with read()'s limit.
+        body = content.read_nowait()
+        if len(body) > MAX_BODY:
+            raise web.HTTPRequestEntityTooLarge(MAX_BODY, len(body))
+    else:
+        body = await request.read()
     if not body.strip():
         raise WireError(["body: empty; expected a JSON object"])
     try:

@@ -164,6 +164,28 @@ async def test_malformed_match_bodies_get_400_naming_the_field(client, body, fie
     assert "Traceback" not in err["message"]
 
 
+async def test_an_oversized_body_is_413_json(aiohttp_client, make_app, monkeypatch):
+    from stash2plex import provider
+
+    monkeypatch.setattr(provider, "MAX_BODY", 100)
+    client = await aiohttp_client(make_app(plugins=[("src", Source({"stash-1": 95}))]))
+    big = b'{"filename": "' + b"x" * 200 + b'"}'
+    # Whole in the buffer when the handler starts, then arriving in pieces: both read
+    # paths keep the same limit and answer alike.
+
+    async def pieces():
+        for start in range(0, len(big), 50):
+            yield big[start : start + 50]
+            await asyncio.sleep(0.01)
+
+    for data in (big, pieces()):
+        resp = await client.post("/library/metadata/matches", data=data)
+        assert resp.status == 413
+        assert (await resp.json())["error"] == "Request Entity Too Large"
+    resp = await client.post("/library/metadata/matches", data=big[:90] + b'"}')
+    assert resp.status == 200
+
+
 async def test_get_on_match_route_is_405_json(client):
     resp = await client.get("/library/metadata/matches")
     assert resp.status == 405
