@@ -169,10 +169,11 @@ async def test_portrait_poster_is_two_by_three(provider, small_stash, small_libr
 
 @pytest.mark.parametrize("fault", ["down", "slow"])
 async def test_uncached_image_with_stash_down_is_a_503(provider, small_stash, small_library, fault):
-    client = await provider(small_stash.url, stash={"retries": 0, "timeout_s": 0.3})
+    # A timeout long enough for the first, healthy fetch on a busy machine.
+    client = await provider(small_stash.url, stash={"retries": 0, "timeout_s": 1.0})
     sid = first_scene(small_library)
     url = images(await metadata(client, sid))["background"]
-    small_stash.slow_seconds = 2
+    small_stash.slow_seconds = 3
     small_stash.fault = fault
     resp = await client.get(local(url))
     assert resp.status == 503
