@@ -1220,9 +1220,10 @@ _Walk = list[tuple[int, int]]
 
 
 class _SuffixMap:
-    """Every file's folded path tail, by basename and by (parent folder, basename), plus
-    what a scan's answer needs of the file and its scene: a snapshot of the database,
-    rebuilt after each write (see ``SceneIndex._epoch`` for when it may be trusted alone).
+    """Every file's folded path tail, by basename and by (parent folder, basename), a hash
+    of its full path (for the mapped-path step), plus what a scan's answer needs of the
+    file and its scene: a snapshot of the database, rebuilt after each write (see
+    ``SceneIndex._epoch`` for when it may be trusted alone).
 
     SQLite answers a lookup in tens of microseconds and a scan asks hundreds of times a
     second, so this lives in memory, compactly: a file is a slot number; the dictionaries
