@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import inspect
 import itertools
 import os
 import re
@@ -162,6 +163,13 @@ def guarded(handler: Handler) -> Handler:
     base URL, and JSON for every error (no HTML error page, no traceback ever leaves the
     provider). Applied to each route when the app is built, not as an aiohttp middleware:
     a middleware adds aiohttp's own second layer to every request of a scan."""
+    call = handler
+    if not (inspect.iscoroutinefunction(handler) or isinstance(handler, type)):
+        # A plain function (aiohttp still takes them, deprecated): its answer, awaited
+        # if it is a coroutine, as aiohttp would.
+        async def call(request: web.Request) -> web.StreamResponse:
+            result = handler(request)
+            return await result if inspect.isawaitable(result) else result  # type: ignore[no-any-return]
 
     @functools.wraps(handler, updated=())  # a class-based view has a class __dict__
     async def guarded_handler(request: web.Request) -> web.StreamResponse:
@@ -171,7 +179,7 @@ def guarded(handler: Handler) -> Handler:
         request[REQUEST_ID] = request_id
         _REQUEST.set(request)
         try:
-            response = await handler(request)
+            response = await call(request)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise

@@ -259,7 +259,14 @@ async def test_plugin_routes_get_request_ids_and_json_errors(aiohttp_client, mak
             async def gone(request):
                 raise web.HTTPGone()
 
-            return [web.view("/thing/{n}", Thing), web.get("/gone", gone)]
+            def plain(request):  # not async: aiohttp takes these still
+                return web.json_response({"plain": True})
+
+            return [
+                web.view("/thing/{n}", Thing),
+                web.get("/gone", gone),
+                web.get("/plain", plain),
+            ]
 
     client = await aiohttp_client(make_app(plugins=[("routes", Routes())]))
     resp = await client.get("/thing/7", headers={"X-Request-ID": "r-7"})
@@ -269,6 +276,9 @@ async def test_plugin_routes_get_request_ids_and_json_errors(aiohttp_client, mak
     assert resp.status == 405 and (await resp.json())["error"] == "Method Not Allowed"
     resp = await client.get("/gone")
     assert resp.status == 410 and (await resp.json())["error"] == "Gone"
+    assert resp.headers["X-Request-ID"]
+    resp = await client.get("/plain")
+    assert (resp.status, await resp.json()) == (200, {"plain": True})
     assert resp.headers["X-Request-ID"]
 
 
