@@ -163,13 +163,8 @@ def guarded(handler: Handler) -> Handler:
     base URL, and JSON for every error (no HTML error page, no traceback ever leaves the
     provider). Applied to each route when the app is built, not as an aiohttp middleware:
     a middleware adds aiohttp's own second layer to every request of a scan."""
-    call = handler
-    if not (inspect.iscoroutinefunction(handler) or isinstance(handler, type)):
-        # A plain function (aiohttp still takes them, deprecated): its answer, awaited
-        # if it is a coroutine, as aiohttp would.
-        async def call(request: web.Request) -> web.StreamResponse:
-            result = handler(request)
-            return await result if inspect.isawaitable(result) else result  # type: ignore[no-any-return]
+    async_ = inspect.iscoroutinefunction(handler) or isinstance(handler, type)
+    call = handler if async_ else _awaiting(handler)
 
     @functools.wraps(handler, updated=())  # a class-based view has a class __dict__
     async def guarded_handler(request: web.Request) -> web.StreamResponse:
@@ -205,6 +200,17 @@ def guarded(handler: Handler) -> Handler:
         return response
 
     return guarded_handler
+
+
+def _awaiting(handler: Callable[[web.Request], Any]) -> Handler:
+    """A plain (not async) handler, which aiohttp still takes: its answer, awaited if it
+    is awaitable, as aiohttp does."""
+
+    async def call(request: web.Request) -> web.StreamResponse:
+        result = handler(request)
+        return await result if inspect.isawaitable(result) else result  # type: ignore[no-any-return]
+
+    return call
 
 
 def guarded_routes(route_defs: Iterable[web.AbstractRouteDef]) -> list[web.AbstractRouteDef]:
