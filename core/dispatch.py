@@ -9,6 +9,7 @@ never wins. A plugin that raises is logged with its name and skipped.
 from __future__ import annotations
 
 import inspect
+import operator
 import time
 from collections.abc import Callable, Sequence
 from types import CoroutineType
@@ -34,6 +35,19 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 log = get_logger("stash2plex.dispatch")
+#: Picks a hook implementation's arguments, in its order, from the call's keywords.
+_Arguments = Callable[[dict[str, Any]], tuple[Any, ...]]
+
+
+def _arguments(names: Sequence[str]) -> _Arguments:
+    if len(names) >= 2:
+        return operator.itemgetter(*names)  # a tuple, picked in C
+    if names:
+        name = names[0]
+        return lambda kwargs: (kwargs[name],)
+    return lambda _kwargs: ()
+
+
 #: Results that are never awaitable: no need for the (slow, ABC-based) awaitable check.
 _PLAIN = frozenset({list, tuple, dict, str, int, bool, float})
 
@@ -48,8 +62,8 @@ class Hooks:
 
     # --- machinery ---------------------------------------------------------------------
 
-    def _impls(self, hook: str) -> list[tuple[str, Callable[..., Any], tuple[str, ...]]]:
-        """(plugin name, function, argument names) in pluggy's call order (LIFO,
+    def _impls(self, hook: str) -> list[tuple[str, Callable[..., Any], _Arguments]]:
+        """(plugin name, function, its arguments picker) in pluggy's call order (LIFO,
         ``tryfirst``/``trylast`` respected). A scan calls hooks hundreds of times a second,
         so the list is remembered until the plugin manager's registrations change."""
         raw = getattr(self.pm.hook, hook).get_hookimpls()
@@ -57,7 +71,7 @@ class Hooks:
         if cached is not None and cached[0] == raw:
             return cached[1]
         # get_hookimpls() lists in reverse call order; pluggy calls the last one first.
-        impls = [(i.plugin_name, i.function, tuple(i.argnames)) for i in reversed(raw)]
+        impls = [(i.plugin_name, i.function, _arguments(i.argnames)) for i in reversed(raw)]
         self._cache[hook] = (raw, impls)
         return impls
 
@@ -74,10 +88,10 @@ class Hooks:
         unavailable: Unavailable | None = None
         # Timing each call is for debug lines only: not paid when they are filtered out.
         timed = debug_enabled()
-        for plugin, function, argnames in self._impls(hook):
+        for plugin, function, arguments in self._impls(hook):
             started = time.perf_counter() if timed else 0.0
             try:
-                value = function(*[kwargs[name] for name in argnames])
+                value = function(*arguments(kwargs))
                 if type(value) is CoroutineType or (
                     value is not None and type(value) not in _PLAIN and inspect.isawaitable(value)
                 ):
@@ -115,8 +129,8 @@ class Hooks:
         """For registration hooks, called while the app is built (no loop needed)."""
         kwargs["app"] = self.app
         out = []
-        for plugin, function, argnames in self._impls(hook):
-            value = function(*[kwargs[name] for name in argnames])
+        for plugin, function, arguments in self._impls(hook):
+            value = function(*arguments(kwargs))
             if inspect.isawaitable(value):
                 value.close()  # type: ignore[attr-defined]
                 raise TypeError(f"plugin {plugin!r}: hook {hook} must not be async")

@@ -28,12 +28,14 @@ def get_engine(app: web.Application) -> Engine:
     The cleanup context builds it at start-up, before aiohttp freezes the app; a CLI app
     (built, never started) gets it on its first call instead.
     """
-    engine = app.get(ENGINE)
-    if engine is None:
-        config: PathRegexConfig = app[stash2plex.CONFIG].section(SECTION)
-        engine = Engine(config.rules)
-        if not app.frozen:  # a frozen app's state must not change (aiohttp warns)
-            app[ENGINE] = engine
+    try:
+        return app[ENGINE]  # set at start-up: the path every scan request takes
+    except KeyError:
+        pass
+    config: PathRegexConfig = app[stash2plex.CONFIG].section(SECTION)
+    engine = Engine(config.rules)
+    if not app.frozen:  # a frozen app's state must not change (aiohttp warns)
+        app[ENGINE] = engine
     return engine
 
 
