@@ -348,6 +348,9 @@ class AccessLogger(AbstractAccessLogger):
         # secret check done on the rendered line first.
         if extra:
             fields.update(extra)
+            harmless = _HARMLESS_KEYS.issuperset(extra)  # our own keys name no secret
+        else:
+            harmless = True
         fields["event"] = "request"
         # aiohttp serves each request in a task of its own, so this is this request's id.
         request_id = _REQUEST_ID_VAR.get()
@@ -361,7 +364,7 @@ class AccessLogger(AbstractAccessLogger):
         # secret, or inside a nested object or list; a line with none of these (and JSON
         # writes "=", "{" and "[" as they are) needs no redaction, which costs a pass of
         # Python over every field.
-        if "=" in line or "{" in line[1:] or "[" in line or not _HARMLESS_KEYS.issuperset(fields):
+        if not harmless or "=" in line or line.find("{", 1) >= 0 or "[" in line:
             line = _dumps(redact_secrets(None, "info", fields))
         _access_line(line)
 
