@@ -1429,14 +1429,16 @@ class _SuffixMap:
         keys, slots = (
             (self.fold_keys, self.fold_slots) if folded else (self.path_keys, self.path_slots)
         )
-        parts = _components(path)
-        if not parts:
+        # The last component, as _components() would give it, without splitting it all.
+        trimmed = path.rstrip("/\\")
+        last = trimmed[max(trimmed.rfind("/"), trimmed.rfind("\\")) + 1 :]
+        if not last:
             return []
         key = hash(path)
         i = bisect_left(keys, key)
         found = []
         # Two paths may share a 64-bit hash: the file's (folded) basename must agree too.
-        name, haves = fold(parts[-1]), self.haves
+        name, haves = fold(last), self.haves
         while i < len(keys) and keys[i] == key:
             slot = slots[i]
             if haves[slot][0] == name:

@@ -283,6 +283,11 @@ class Matcher:
 def best_per_scene(hits: list[Hit]) -> list[Hit]:
     if len(hits) < 2:
         return hits  # nothing to merge or order: a scan's usual answer
+    if len(hits) == 2 and hits[0].scene.id == hits[1].scene.id:
+        # One scene found twice (its mapped path and its path suffix): the usual answer
+        # of a scan with a path rule. The first of equal scores stays, as below.
+        first, second = hits
+        return [second if second.score > first.score else first]
     best: dict[int, Hit] = {}
     for hit in hits:
         current = best.get(hit.scene.id)
