@@ -275,8 +275,7 @@ async def matches(request: web.Request) -> web.StreamResponse:
         "plugin": ranked[0].source if ranked else None,
         "match_ms": round((time.perf_counter() - started) * 1000, 3),
     }
-    body = container_body(provider.identifier, metadata=items, scores=[c.score for c in chosen])
-    response = web.Response(body=orjson.dumps(body), content_type="application/json")
+    response = _container(app, metadata=items, scores=[c.score for c in chosen])
     if items or manual or not app[HOOKS].implemented("on_unmatched"):
         return response
     # Unmatched: answer Plex first, then tell the plugins.

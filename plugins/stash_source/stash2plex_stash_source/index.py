@@ -104,6 +104,13 @@ def _components(folded_path: str) -> list[str]:
     return [c for c in pieces if c]
 
 
+def _last_component(path: str) -> str:
+    """The last of :func:`_components` (empty when there is none), without splitting the
+    whole path: an exact-path lookup needs only the file name."""
+    trimmed = path.rstrip("/\\")
+    return trimmed[max(trimmed.rfind("/"), trimmed.rfind("\\")) + 1 :]
+
+
 # --- records ----------------------------------------------------------------------------
 
 
@@ -402,8 +409,9 @@ class SceneIndex:
         self._r  # noqa: B018 - open the event loop's reader now, not on the first match
         #: Even while the path tails match what a reader of the database sees; odd from
         #: just before the database moves past them (a refresh's pages) or they are
-        #: replaced, until they match again. suffix_matches answers from memory alone
-        #: only on an even epoch that did not change while it took the tails.
+        #: replaced, until they match again. suffix_matches and path_matches answer from
+        #: memory alone only on an even epoch that did not change while they took the
+        #: tails (_trusted_tails).
         self._epoch = 0
         self._suffix = self._read_tails()
 
@@ -985,6 +993,16 @@ class SceneIndex:
         out.sort(key=_suffix_order)
         return out
 
+    def _trusted_tails(self) -> _SuffixMap | None:
+        """The in-memory snapshot when it matches the database, else None."""
+        epoch = self._epoch
+        if epoch & 1:
+            return None
+        tails = self._suffix
+        if self._epoch != epoch:
+            return None  # replaced meanwhile: the one read may be older than the database
+        return tails
+
     def suffix_matches(
         self, components: Sequence[str], *, name_only_limit: int = 8
     ) -> list[tuple[SceneCard, TailFile, int]] | None:
@@ -996,12 +1014,9 @@ class SceneIndex:
         or the snapshot is being replaced): ask :meth:`suffix_candidates` then, which
         checks every file against the database.
         """
-        epoch = self._epoch
-        if epoch & 1:
+        tails = self._trusted_tails()
+        if tails is None:
             return None
-        tails = self._suffix
-        if self._epoch != epoch:
-            return None  # replaced meanwhile: the one read may be older than the database
         walked = tails.walk(components, name_only_limit)
         if walked is None:
             return []
@@ -1026,11 +1041,8 @@ class SceneIndex:
         for each scene: no SQL, the hot path of a scan whose paths are mapped. The same
         scenes in the same order; None when the snapshot may differ from the database
         (see :meth:`suffix_matches`)."""
-        epoch = self._epoch
-        if epoch & 1:
-            return None
-        tails = self._suffix
-        if self._epoch != epoch:
+        tails = self._trusted_tails()
+        if tails is None:
             return None
         key = nfc(path) if case_sensitive else fold(path)
         slots = tails.path_slots_of(key, folded=not case_sensitive)
@@ -1429,9 +1441,7 @@ class _SuffixMap:
         keys, slots = (
             (self.fold_keys, self.fold_slots) if folded else (self.path_keys, self.path_slots)
         )
-        # The last component, as _components() would give it, without splitting it all.
-        trimmed = path.rstrip("/\\")
-        last = trimmed[max(trimmed.rfind("/"), trimmed.rfind("\\")) + 1 :]
+        last = _last_component(path)
         if not last:
             return []
         key = hash(path)

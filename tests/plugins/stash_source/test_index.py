@@ -528,6 +528,25 @@ def same_path_answer(idx: SceneIndex, path: str) -> None:
             )
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/data/a/b.mp4",
+        "/data/a/b.mp4/",
+        "D:\\Media\\x\\y.mkv",
+        "\\\\nas\\share/z.avi",
+        "/a\\b.mp4",
+        "//x//y//",
+        "plain.mp4",
+        "/",
+        "",
+        "\\",
+    ],
+)
+def test_last_component_is_the_last_of_the_components(path: str) -> None:
+    assert index_mod._last_component(path) == (index_mod._components(path)[-1:] or [""])[0]
+
+
 def test_path_matches_answer_from_memory(tricky: SceneIndex) -> None:
     for path in (
         "/data/Studio/a_b.mp4",
