@@ -17,6 +17,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 from aiohttp import web
@@ -170,7 +171,7 @@ def guarded(handler: Handler) -> Handler:
     async def guarded_handler(request: web.Request) -> web.StreamResponse:
         # Each request runs in its own task with a copied context, so neither leaks.
         request_id = (request.headers.get("X-Request-ID") or new_request_id())[:64]
-        bind_request_id(request_id)
+        bind_request_id(request_id, perf_counter())
         request[REQUEST_ID] = request_id
         _REQUEST.set(request)
         try:

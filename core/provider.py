@@ -27,7 +27,7 @@ from .app import (
     run_in_background,
 )
 from .errors import Unavailable
-from .logs import LOG_FIELDS, get_logger
+from .logs import LOG_FIELDS, get_logger, milliseconds
 from .models import (
     RATING_KEY_RE,
     Candidate,
@@ -273,7 +273,7 @@ async def matches(request: web.Request) -> web.StreamResponse:
         "best_score": ranked[0].score if ranked else None,
         "best_reason": ranked[0].reason if ranked else None,
         "plugin": ranked[0].source if ranked else None,
-        "match_ms": round((time.perf_counter() - started) * 1000, 3),
+        "match_ms": milliseconds(time.perf_counter() - started),
     }
     response = _container(app, metadata=items, scores=[c.score for c in chosen])
     if items or manual or not app[HOOKS].implemented("on_unmatched"):

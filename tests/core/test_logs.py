@@ -113,6 +113,9 @@ def test_every_line_is_json_and_sigterm_stops_cleanly(served):
     assert len(access) >= 8
     for r in access:
         assert {"method", "path", "status", "duration_ms", "request_id"} <= set(r)
+        # Timed by the request itself, not by uvloop's loop.time() (whole milliseconds,
+        # advanced once per loop iteration), which gave most requests 0.0.
+        assert r["duration_ms"] > 0, r
     assert {(r["method"], r["path"], r["status"]) for r in access} >= {
         ("GET", "/", 200),
         ("POST", "/library/metadata/matches", 400),
@@ -273,3 +276,36 @@ def test_access_line_never_carries_a_secret(monkeypatch, fields):
     line = stream.getvalue()
     assert "abc" not in line and "***" in line, line
     assert fields == request[logs.LOG_FIELDS]  # the handler's own record is left as it was
+
+
+def test_access_line_times_the_request_from_when_it_was_bound(monkeypatch):
+    """aiohttp hands the access logger a duration from loop.time(), which uvloop keeps in
+    whole milliseconds: the request's own start (bound with its id) is used instead."""
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", stream)
+    logs.configure("info", cache=False)
+    try:
+
+        def serve() -> None:
+            logs.bind_request_id("r-2", time.perf_counter() - 0.25)
+            logs.AccessLogger(logging.getLogger("aiohttp.access"), "").log(
+                make_mocked_request("GET", "/healthz"), web.Response(), 0.0
+            )
+
+        contextvars.copy_context().run(serve)
+    finally:
+        logs.configure("info", cache=False)
+    line = json.loads(stream.getvalue())
+    assert line["request_id"] == "r-2"
+    assert 250 <= line["duration_ms"] < 10_000  # never the 0.0 it was handed
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(0.0, 0.0), (0.0000004, 0.0), (0.0123, 12.3), (1.0, 1000.0), (0.0004567, 0.457)],
+)
+def test_milliseconds_to_the_microsecond(seconds, shown):
+    assert logs.milliseconds(seconds) == shown
