@@ -688,7 +688,10 @@ class SceneIndex:
         w = self._w
         if w.in_transaction:
             w.execute("ROLLBACK")
-        elif not self._epoch & 1:
+        if not self._epoch & 1:
+            # Never marked stale: the tails are still those of what is committed (a build
+            # abandoned before its end). Reading them again would cost a 100k library
+            # seconds of CPU after every rebuild that fails while Stash is away.
             return
         # The tails may have been read from the abandoned transaction, or trail the pages
         # a failed refresh committed: read them from what is committed now.

@@ -131,11 +131,18 @@ async def test_failed_build_keeps_old_index(
         if done >= 60:
             stash.fault = "500"
 
+    snapshot = index._suffix
     with pytest.raises(StashUnavailable):
         await index.build(client, page_size=20, progress=break_stash)
     stash.fault = None
     assert index.get(1).title != "Changed Meanwhile"
     assert index.stats()["scenes"] == len(lib.scenes)
+    # The in-memory snapshot was never touched by the abandoned build: it still answers,
+    # and is not read again (for 100k scenes that read costs seconds of CPU, after every
+    # rebuild that fails while Stash is away).
+    assert index._suffix is snapshot
+    some = next(f for s in lib.scenes.values() for f in s["files"])
+    assert index.suffix_matches(some["path"].split("/")), "the snapshot is trusted"
     # The writer is not left inside a transaction: the next build works.
     await index.build(client, page_size=20)
     assert index.get(1).title == "Changed Meanwhile"
