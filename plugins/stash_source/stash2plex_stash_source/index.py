@@ -553,12 +553,17 @@ class SceneIndex:
         total: int | None = None
         newest: str | None = None
         try:
-            await self._write(self._begin_replace)
             after = 0
             fetch = asyncio.ensure_future(_scene_page(client, after, page_size))
+            begun = False
             while fetch is not None:
                 result = await fetch
                 fetch = None
+                if not begun:
+                    # Only once Stash has answered: a rebuild that comes due while Stash
+                    # is away must not empty (and restore) the whole index at every retry.
+                    await self._write(self._begin_replace)
+                    begun = True
                 scenes = result["scenes"]
                 if total is None and isinstance(result.get("count"), int):
                     total = result["count"]

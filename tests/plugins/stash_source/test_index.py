@@ -148,6 +148,23 @@ async def test_failed_build_keeps_old_index(
     assert index.get(1).title == "Changed Meanwhile"
 
 
+async def test_build_touches_nothing_until_stash_answers(
+    index: SceneIndex, client: StashClient, stash: FakeStash, lib
+) -> None:
+    await index.build(client, page_size=20)
+    changes = index._w.total_changes
+    stash.fault = "500"
+    with pytest.raises(StashUnavailable):
+        await index.build(client, page_size=20)
+    # Not one row deleted and restored: with 100k scenes that is seconds of work and tens
+    # of megabytes written, at every retry while Stash is away.
+    assert index._w.total_changes == changes
+    assert not index._w.in_transaction
+    stash.fault = None
+    assert index.stats()["scenes"] == len(lib.scenes)
+    assert await index.build(client, page_size=20) == len(lib.scenes)
+
+
 async def test_cancelled_build_rolls_back(index: SceneIndex, client: StashClient, stash) -> None:
     await index.build(client, page_size=20)
     stash.fault = "slow"
