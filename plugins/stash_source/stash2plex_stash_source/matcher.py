@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 from attrs import define
 
-from .index import IndexedFile, IndexedScene, SceneCard, SceneIndex, TailFile
+from .index import IndexedFile, IndexedScene, SceneCard, SceneIndex, TailFile, fold
 
 RATING_KEY_PREFIX = "stash-"
 _HINT = re.compile(r"(?:^|[^A-Za-z0-9])stash-(\d{1,18})(?![0-9])")
@@ -137,7 +137,7 @@ class Matcher:
             if size is not None and not any(f.size == size for f in files):
                 continue  # a hash collision: oshash only covers head and tail
             same_name = basename is not None and any(
-                _fold(f.basename) == _fold(basename) for f in files
+                fold(f.basename) == fold(basename) for f in files
             )
             hits.append(Hit(scene, 100 if same_name else 97, "oshash"))
         if len({h.scene.id for h in hits}) > 1:
@@ -319,12 +319,8 @@ def _break_case_tie(
     return tied, []
 
 
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFC", text).casefold()
-
-
 def _similarity(a: str, b: str) -> float:
-    a, b = _fold(a), _fold(b)
+    a, b = fold(a), fold(b)
     if not a or not b:
         return 0.0
     return difflib.SequenceMatcher(None, a, b).ratio()

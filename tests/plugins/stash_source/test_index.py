@@ -458,6 +458,16 @@ def test_by_oshash(tricky: SceneIndex) -> None:
     assert tricky.by_oshash("ffffffffffffffff") == []
 
 
+def test_oshash_name_confirmation_folds_case_and_normal_form(tricky: SceneIndex) -> None:
+    # Scene 6's file is named in NFD (macOS); Plex may send NFC, in another case.
+    matcher, oshash = Matcher(tricky), f"{6 * 16:016x}"
+    shouted = unicodedata.normalize("NFC", NFC_NAME.upper())
+    assert [(h.scene.id, h.score) for h in matcher.by_oshash(oshash, shouted, None)] == [(6, 100)]
+    assert [(h.scene.id, h.score) for h in matcher.by_oshash(oshash, "other.mp4", None)] == [
+        (6, 97)
+    ]
+
+
 def test_by_basename_returns_the_hit_file(tricky: SceneIndex) -> None:
     hits = tricky.by_basename("clip-extra.mp4")
     assert [(s.id, f.position) for s, f in hits] == [(9, 1)]
