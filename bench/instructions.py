@@ -1,6 +1,6 @@
 """Instructions per match request, stash2plex against the bare handler, under callgrind.
 
-    python bench/instructions.py [--scenes 20000] [--requests 2000]
+    python bench/instructions.py [--scenes 20000] [--requests 2000] [--simulate]
 
 On a shared machine the time a request costs drifts by a third between minutes; the
 instructions it executes do not (the same figure to within about 1% run after run). Both
@@ -10,7 +10,10 @@ them, over 8 keep-alive connections), then off, and the count is read from the d
 
 What it does not see: time in the kernel, and what cache misses cost. A ratio here is an
 upper bound of the ratio by CPU time (bench/run.py), never a replacement for it: use it to
-tell whether a change made the request path cheaper. Needs valgrind (apt-get install
+tell whether a change made the request path cheaper. ``--simulate`` also counts cache
+misses and branch mispredictions as callgrind simulates them (L1 and last level; no L2,
+no TLB), which tells whether the provider's instructions miss more than the bare
+handler's. Needs valgrind (apt-get install
 valgrind); every server listens on 127.0.0.1.
 """
 
@@ -57,11 +60,31 @@ async def _send(port: int, bodies: list[bytes], count: int) -> None:
     await asyncio.gather(*(one_connection(picked[k::CONNECTIONS]) for k in range(CONNECTIONS)))
 
 
-def instructions_per_request(
-    command: list[str], port: int, ready_url: str, bodies: list[bytes], count: int, work: Path
-) -> float:
+#: With ``--simulate``: what callgrind's cache and branch simulation counts, by line shown.
+SIMULATED = {
+    "L1 instruction-cache misses": ("I1mr",),
+    "L1 data-cache misses": ("D1mr", "D1mw"),
+    "last-level data-cache misses": ("DLmr", "DLmw"),
+    "branch mispredictions": ("Bcm", "Bim"),
+}
+
+
+def counts_per_request(
+    command: list[str],
+    port: int,
+    ready_url: str,
+    bodies: list[bytes],
+    count: int,
+    work: Path,
+    *,
+    simulate: bool = False,
+) -> dict[str, float]:
+    """callgrind's event counts (``Ir``: instructions; with ``simulate`` also cache and
+    branch events) per match request, over ``count`` requests after a warm-up."""
     out = work / f"callgrind.{port}.out"
     valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+    if simulate:
+        valgrind += ["--cache-sim=yes", "--branch-sim=yes"]
     proc = subprocess.Popen(
         [*valgrind, f"--callgrind-out-file={out}", *command],
         stdout=subprocess.DEVNULL,
@@ -76,12 +99,10 @@ def instructions_per_request(
         subprocess.run([*control, "-i", "off", str(proc.pid)], check=True, capture_output=True)
         subprocess.run([*control, "-d", str(proc.pid)], check=True, capture_output=True)
         dumps = sorted(work.glob(f"{out.name}.*"))
-        totals = [
-            int(line.split()[1])
-            for line in dumps[-1].read_text().splitlines()
-            if line.startswith("totals:")
-        ]
-        return totals[0] / count
+        lines = dumps[-1].read_text().splitlines()
+        events = next(line.split()[1:] for line in lines if line.startswith("events:"))
+        totals = next(line.split()[1:] for line in lines if line.startswith("totals:"))
+        return {event: int(total) / count for event, total in zip(events, totals, strict=True)}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -98,6 +119,11 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--log-level", default="info", help="the provider's [log] level")
+    parser.add_argument(
+        "--simulate",
+        action="store_true",
+        help="also count simulated cache misses and branch mispredictions (twice as slow)",
+    )
     paths_argument(parser)
     args = parser.parse_args()
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
@@ -114,24 +140,26 @@ def main() -> int:
         random.Random(args.seed).shuffle(bodies)
 
         bare_port = free_port()
-        bare = instructions_per_request(
+        bare = counts_per_request(
             [PY, str(HERE / "bare.py"), "--port", str(bare_port)],
             bare_port,
             f"http://127.0.0.1:{bare_port}/library/metadata/x",
             bodies,
             args.requests,
             work,
+            simulate=args.simulate,
         )
         port = free_port()
         config = work / "stash2plex.toml"
         write_config(config, port, library, log_level=args.log_level)
-        provider = instructions_per_request(
+        provider = counts_per_request(
             [PY, "-m", "stash2plex", "--config", str(config), "serve"],
             port,
             f"http://127.0.0.1:{port}/healthz",
             bodies,
             args.requests,
             work,
+            simulate=args.simulate,
         )
     finally:
         for proc in reversed(procs):
@@ -144,10 +172,18 @@ def main() -> int:
         f"stash2plex instructions per match request: {args.scenes} scenes, "
         f"{args.requests} requests, log level {args.log_level}, {args.paths} paths"
     )
-    print(f"  bare handler   {bare:>9.0f}")
-    print(f"  stash2plex     {provider:>9.0f}")
-    print(f"  ratio          {bare / provider:>9.2f}  (by CPU time it is lower: see run.py)")
-    print(json.dumps({"bare": round(bare), "stash2plex": round(provider)}))
+    print(f"  bare handler   {bare['Ir']:>9.0f}")
+    print(f"  stash2plex     {provider['Ir']:>9.0f}")
+    ratio = bare["Ir"] / provider["Ir"]
+    print(f"  ratio          {ratio:>9.2f}  (by CPU time it is lower: see run.py)")
+    summary = {"bare": round(bare["Ir"]), "stash2plex": round(provider["Ir"])}
+    if args.simulate:
+        print("simulated, per match request       bare   stash2plex   x")
+        for label, events in SIMULATED.items():
+            ours, theirs = (sum(side[e] for e in events) for side in (bare, provider))
+            print(f"  {label:<30} {ours:>8.1f} {theirs:>12.1f} {theirs / ours:>5.2f}")
+            summary[label] = {"bare": round(ours, 1), "stash2plex": round(theirs, 1)}
+    print(json.dumps(summary))
     return 0
 
 

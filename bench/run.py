@@ -108,10 +108,11 @@ async def _client_load(url: str, method: str, items: list[str], duration: int, c
     return {"rps": done / elapsed, "requests": done, "p50": "-", "p99": "-", "non_2xx": 0}
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def rss_mb(pid: int) -> float:
@@ -124,9 +125,13 @@ def rss_mb(pid: int) -> float:
 def measured(pid: int, base: str, kind: str, data: Path, duration: int, conns: int) -> dict:
     """A load run plus the server's CPU time per request: on a shared (noisy) machine the
     CPU a request costs is steadier than the requests a second it gets."""
-    before = cpu_seconds(pid)
+    user, system = cpu_seconds(pid)
     result = load(base, kind, data, duration, conns)
-    result["cpu_us"] = (cpu_seconds(pid) - before) / max(result["requests"], 1) * 1e6
+    after_user, after_system = cpu_seconds(pid)
+    per_request = 1e6 / max(result["requests"], 1)
+    result["user_us"] = (after_user - user) * per_request
+    result["system_us"] = (after_system - system) * per_request
+    result["cpu_us"] = result["user_us"] + result["system_us"]
     return result
 
 
@@ -392,12 +397,11 @@ def main() -> int:
             bare_r = results[key]
             print(
                 f"  {name:<8} {label:<13} {bare_r['rps']:>9.0f} req/s  p50 {bare_r['p50']:>8} "
-                f"p99 {bare_r['p99']:>8}  CPU {bare_r['cpu_us']:.0f} us/req"
+                f"p99 {bare_r['p99']:>8}  CPU {_cpu(bare_r)}"
             )
         print(
             f"  {name:<8} {'stash2plex':<13} {prov_r['rps']:>9.0f} req/s  p50 {prov_r['p50']:>8} "
-            f"p99 {prov_r['p99']:>8}  CPU {prov_r['cpu_us']:.0f} us/req  "
-            f"non-2xx {prov_r['non_2xx']}"
+            f"p99 {prov_r['p99']:>8}  CPU {_cpu(prov_r)}  non-2xx {prov_r['non_2xx']}"
         )
     for name, label in (("match", "match"), ("metadata", "cached metadata")):
         prov_r = results[f"provider_{name}"]
@@ -424,6 +428,13 @@ def main() -> int:
         f"{results['stash_requests_during_cached_metadata']}"
     )
     return 0
+
+
+def _cpu(result: dict) -> str:
+    return (
+        f"{result['cpu_us']:.0f} us/req ({result['user_us']:.0f} user, "
+        f"{result['system_us']:.0f} kernel)"
+    )
 
 
 if __name__ == "__main__":
