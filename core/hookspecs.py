@@ -92,10 +92,10 @@ def routes(app: web.Application) -> Sequence[web.AbstractRouteDef] | None:
     :param app: the application being built; its configuration is already loaded.
     :returns: route definitions (``web.get(...)``, ``web.post(...)``, ``web.view(...)``),
         or None. Collected from every plugin. The host wraps each handler as it does its
-        own: the request gets an id (``X-Request-ID``, and on every log line), and any
-        error becomes a JSON body (an ``HTTPException`` keeps its status; anything else
-        is a 500 whose traceback goes to the log, never to the client). Static-file
-        definitions are added as they are.
+        own: the request gets an id (``X-Request-ID``, and on every log line) and is timed
+        for its access line, and any error becomes a JSON body (an ``HTTPException``
+        keeps its status; anything else is a 500 whose traceback goes to the log, never
+        to the client). Static-file definitions are added as they are.
     """
 
 
