@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from .errors import Unavailable
-from .logs import debug_enabled, get_logger
+from .logs import debug_enabled, get_logger, milliseconds
 from .models import (
     Candidate,
     CheckResult,
@@ -113,7 +113,7 @@ class Hooks:
                     "plugin.hook_called",
                     hook=hook,
                     plugin=plugin,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                    duration_ms=milliseconds(time.perf_counter() - started),
                     answered=value is not None,
                 )
             if value is None:
