@@ -1457,12 +1457,13 @@ class _SuffixMap:
         found = []
         # Two paths may share a 64-bit hash: the file's (folded) basename must agree too.
         name, haves = fold(last), self.haves
+        # Equal keys keep their slots in slot order (_sorted_keys): no sort needed here.
         while i < len(keys) and keys[i] == key:
             slot = slots[i]
             if haves[slot][0] == name:
                 found.append(slot)
             i += 1
-        return sorted(found)
+        return found
 
     def card(self, slot: int) -> SceneCard:
         """The scene card of the file in ``slot``."""
@@ -1487,7 +1488,8 @@ def _suffix_order(row: tuple[Any, Any, int]) -> tuple[int, int, int]:
 
 
 def _sorted_keys(keys: array[int]) -> tuple[array[int], array[int]]:
-    """``keys`` (one per slot) sorted, and the slot of each."""
+    """``keys`` (one per slot) sorted, and the slot of each; equal keys keep their slots
+    in ascending order (the sort is stable)."""
     order = sorted(range(len(keys)), key=keys.__getitem__)
     return array("q", [keys[i] for i in order]), array("I", order)
 
