@@ -30,7 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from run import HERE, PY, free_port, paths_argument, prepare_library, wait_http, write_config
+from run import HERE, PY, free_port, library_arguments, prepare_library, wait_http, write_config
 
 CONNECTIONS = 8
 
@@ -115,16 +115,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--scenes", type=int, default=20_000)
+    library_arguments(parser, scenes=20_000)
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--log-level", default="info", help="the provider's [log] level")
     parser.add_argument(
         "--simulate",
         action="store_true",
         help="also count simulated cache misses and branch mispredictions (twice as slow)",
     )
-    paths_argument(parser)
     args = parser.parse_args()
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         print("needs valgrind (apt-get install valgrind)", file=sys.stderr)

@@ -242,7 +242,12 @@ def write_config(
     path.write_text(text)
 
 
-def paths_argument(parser: argparse.ArgumentParser) -> None:
+def library_arguments(parser: argparse.ArgumentParser, *, scenes: int) -> None:
+    """The options both benchmarks share: the generated library, the provider's log
+    level, and how Plex names the files."""
+    parser.add_argument("--scenes", type=int, default=scenes)
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--log-level", default="info", help="the provider's [log] level")
     parser.add_argument(
         "--paths",
         default="relative",
@@ -256,21 +261,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--scenes", type=int, default=100_000)
+    library_arguments(parser, scenes=100_000)
     parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
     parser.add_argument(
         "--rounds", type=int, default=3, help="match load rounds, the servers taking turns"
     )
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--log-level", default="info", help="the provider's [log] level")
     parser.add_argument(
         "--event-loop",
         default="auto",
         choices=["auto", "asyncio", "uvloop"],
         help="the provider's [server] event_loop (auto: uvloop, as served by default)",
     )
-    paths_argument(parser)
     args = parser.parse_args()
 
     procs: list[subprocess.Popen] = []
