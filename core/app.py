@@ -7,6 +7,7 @@ here, before aiohttp freezes the app. State lives under typed :class:`web.AppKey
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import inspect
@@ -136,6 +137,21 @@ def run_in_background(app: web.Application, coro: Awaitable[Any], name: str) -> 
     task = asyncio.get_running_loop().create_task(guarded(), name=name)
     app[BACKGROUND].add(task)
     task.add_done_callback(app[BACKGROUND].discard)
+
+
+@contextlib.asynccontextmanager
+async def started(app: web.Application) -> AsyncIterator[web.Application]:
+    """Run ``app``'s start-up and clean-up around a block, without listening on a port.
+
+    For CLI commands that need what plugins open at start-up (the scene index, the Plex
+    connection, the push queue): ``async with started(app): ...``.
+    """
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    try:
+        yield app
+    finally:
+        await runner.cleanup()
 
 
 def public_base_url(app: web.Application) -> str:
@@ -278,4 +294,5 @@ __all__ = [
     "error_response",
     "public_base_url",
     "run_in_background",
+    "started",
 ]

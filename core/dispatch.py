@@ -13,10 +13,11 @@ import operator
 import time
 from collections.abc import Callable, Sequence
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
+from .contracts import PlexLibrary, PushSync, SceneCatalog
 from .errors import Unavailable
 from .logs import debug_enabled, get_logger, milliseconds
 from .models import (
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 log = get_logger("stash2plex.dispatch")
+_T = TypeVar("_T")
 #: Picks a hook implementation's arguments, in its order, from the call's keywords.
 _Arguments = Callable[[dict[str, Any]], tuple[Any, ...]]
 
@@ -191,3 +193,27 @@ class Hooks:
 
     async def on_gap(self, gap: Gap) -> None:
         await self._results("on_gap", {"gap": gap})
+
+    # --- between the two sides ---------------------------------------------------------
+
+    async def plex_library(self) -> PlexLibrary | None:
+        """The Plex connection, or None when no plugin offers one."""
+        return await self._first("plex_library", PlexLibrary)
+
+    async def scene_catalog(self) -> SceneCatalog | None:
+        """A source's scene index, or None when no plugin offers one."""
+        return await self._first("scene_catalog", SceneCatalog)
+
+    async def push_sync(self) -> PushSync | None:
+        """Push sync's ledger and queue, or None when push sync is not installed."""
+        return await self._first("push_sync", PushSync)
+
+    async def on_scenes_changed(self, rating_keys: Sequence[str]) -> None:
+        await self._results("on_scenes_changed", {"rating_keys": list(rating_keys)})
+
+    async def _first(self, hook: str, protocol: type[_T]) -> _T | None:
+        for plugin, value in await self._results(hook, {}):
+            if isinstance(value, protocol):
+                return value
+            log.error("plugin.bad_result", hook=hook, plugin=plugin)
+        return None

@@ -38,6 +38,7 @@ import pluggy
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from .contracts import PlexLibrary, PushSync, SceneCatalog
     from .models import (
         Candidate,
         CheckResult,
@@ -229,6 +230,65 @@ def on_gap(gap: Gap, app: web.Application) -> None:
     Called by gap detection for each gap it finds (push sync queues work from these).
 
     :param gap: the :class:`~stash2plex.Gap`: its kind, the paths and ids involved.
+    :param app: the running application.
+    :returns: nothing; broadcast to every plugin.
+    """
+
+
+# --- between the two sides ---------------------------------------------------------------
+
+
+@hookspec
+def plex_library(app: web.Application) -> PlexLibrary | None:
+    """Hand out the connection to Plex Media Server.
+
+    Called by push sync and gap detection whenever they need Plex, so return an object
+    created at start-up (in your cleanup context), not a new one per call.
+
+    :param app: the running application (or a CLI command's started app).
+    :returns: an object of the :class:`~stash2plex.PlexLibrary` protocol, or None when
+        Plex is not configured. **First result wins.** No plexapi type may cross it:
+        records only (:class:`~stash2plex.PlexItem`, :class:`~stash2plex.PlexEdit`...),
+        and Plex's failures as :class:`~stash2plex.PlexTransient` or
+        :class:`~stash2plex.PlexPermanent`.
+    """
+
+
+@hookspec
+def scene_catalog(app: web.Application) -> SceneCatalog | None:
+    """Hand out read access to a source's scene index.
+
+    Called by gap detection (and push sync) to list every scene with its files and change
+    time, from local state: no request to Stash.
+
+    :param app: the running application (or a CLI command's started app).
+    :returns: an object of the :class:`~stash2plex.SceneCatalog` protocol, or None.
+        **First result wins.**
+    """
+
+
+@hookspec
+def push_sync(app: web.Application) -> PushSync | None:
+    """Hand out push sync's ledger and queue.
+
+    Called by gap detection to learn when each scene was last pushed (``stale`` gaps) and
+    to hand it scenes to push (``stash2plex gaps fix``).
+
+    :param app: the running application (or a CLI command's started app).
+    :returns: an object of the :class:`~stash2plex.PushSync` protocol, or None.
+        **First result wins.**
+    """
+
+
+@hookspec
+def on_scenes_changed(rating_keys: Sequence[str], app: web.Application) -> None:
+    """Learn that scenes changed at their source.
+
+    Called by a source after an index refresh found changed scenes (or changed performers,
+    studios or tags that touch them), once it has dropped their cached metadata, so that
+    ``build_metadata`` already answers with the new values. Push sync queues them.
+
+    :param rating_keys: provider ratingKeys (``stash-123``) of the changed scenes.
     :param app: the running application.
     :returns: nothing; broadcast to every plugin.
     """

@@ -240,6 +240,7 @@ class GapKind(enum.StrEnum):
     STASH_ONLY = "stash_only"  # in Stash, not in Plex
     OTHER_AGENT = "other_agent"  # in both, but Plex matched it with another agent
     STALE = "stale"  # Stash changed after our last push to Plex
+    UNMAPPABLE = "unmappable"  # a Stash folder no path rule maps to Plex's side
 
 
 @define(kw_only=True)
