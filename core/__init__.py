@@ -41,6 +41,7 @@ from .contracts import (  # noqa: E402
     PushSync,
     SceneCatalog,
     SyncRecord,
+    path_key,
 )
 from .errors import Unavailable  # noqa: E402
 from .models import (  # noqa: E402
@@ -100,6 +101,7 @@ __all__ = [
     "create_app",
     "error_response",
     "hookimpl",
+    "path_key",
     "public_base_url",
     "run_in_background",
     "secret",

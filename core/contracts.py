@@ -13,11 +13,30 @@ spells them, times are aware UTC datetimes (or None when the side does not say).
 from __future__ import annotations
 
 import enum
+import re
+import unicodedata
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from attrs import define, field
+
+_SLASHES = re.compile(r"/{2,}")
+
+
+def path_key(path: str) -> str:
+    """A file path as lookups compare it: Unicode in NFC (macOS shares hand out NFD),
+    backslashes as forward slashes, repeated slashes merged (a leading ``//`` of a UNC
+    path kept), no trailing slash. Case is kept: whether case matters is the mapping
+    rule's business, not the lookup's.
+    """
+    text = unicodedata.normalize("NFC", path).replace("\\", "/")
+    unc = text.startswith("//")
+    text = _SLASHES.sub("/", text)
+    if unc:
+        text = "/" + text
+    return text.rstrip("/") if len(text) > 1 else text
+
 
 # --- errors -------------------------------------------------------------------------------
 

@@ -28,6 +28,12 @@ def wire(name: str, *, omit_empty: bool = False) -> dict[str, Any]:
     return {"wire": name, "omit_empty": omit_empty}
 
 
+def push_only() -> dict[str, Any]:
+    """Field metadata for what Plex takes from push sync only, never on the provider's
+    wire (the provider protocol has no collections and no user rating)."""
+    return {"push_only": True}
+
+
 class Wire:
     """Marker base: attrs classes that travel to or from Plex in Plex's spelling."""
 
@@ -166,6 +172,10 @@ class Metadata(Wire):
     studios: list[Tag] = field(factory=list, metadata=wire("Studio", omit_empty=True))
     countries: list[Tag] = field(factory=list, metadata=wire("Country", omit_empty=True))
     guids: list[ExternalGuid] = field(factory=list, metadata=wire("Guid", omit_empty=True))
+    #: For push sync (one mapping for both ways to Plex): collections (studio, parent
+    #: studio, groups, chosen tags) and the user rating (0-10). Never serialized.
+    collections: list[Tag] = field(factory=list, metadata=push_only())
+    user_rating: float | None = field(default=None, metadata=push_only())
 
 
 @define(kw_only=True)

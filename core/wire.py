@@ -87,6 +87,8 @@ def _wire_unstructure_fn(cls: type, conv: cattrs.Converter) -> Callable[[Any], d
     checks: list[str] = []
     scope: dict[str, Any] = {}
     for n, field in enumerate(fields):
+        if field.metadata.get("push_only"):
+            continue
         key = repr(wire_name(field, cls))
         hook = None if _is_plain(field.type) else conv.get_unstructure_hook(field.type)
         value = f"instance.{field.name}"

@@ -21,6 +21,7 @@ from stash2plex import (
     SceneCatalog,
     SyncRecord,
     hookimpl,
+    path_key,
     started,
 )
 
@@ -190,3 +191,12 @@ async def test_started_runs_cleanup_contexts_without_a_port(make_app):
     async with started(app):
         assert events == ["start"]
     assert events == ["start", "stop"]
+
+
+def test_path_key_normalizes_separators_and_unicode_but_not_case():
+    nfd = "/media/Cafe\u0301/A.mp4"
+    assert path_key(nfd) == "/media/Caf\u00e9/A.mp4"
+    assert path_key("D:\\Videos\\a.mp4") == "D:/Videos/a.mp4"
+    assert path_key("//nas/share//x/") == "//nas/share/x"
+    assert path_key("/a//b") == "/a/b" and path_key("/") == "/"
+    assert path_key("/A.mp4") != path_key("/a.mp4")

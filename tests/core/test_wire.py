@@ -91,7 +91,11 @@ def _cattrs_generated(cls: type):
         )
 
     names = {
-        a.name: override(rename=wire_name(a, cls), omit_if_default=omit(a))
+        a.name: override(
+            rename=wire_name(a, cls),
+            omit_if_default=omit(a),
+            omit=bool(a.metadata.get("push_only")),
+        )
         for a in attrs.fields(cls)
     }
     return make_dict_unstructure_fn(cls, converter, **names)
@@ -151,3 +155,12 @@ def test_container_body_is_the_media_container_plex_gets(items, scored):
     assert orjson.dumps(container_body(ident, images=images)["MediaContainer"]) == orjson.dumps(
         want
     )
+
+
+def test_push_only_fields_never_reach_the_wire():
+    item = Metadata(
+        rating_key="stash-1", title="A", collections=[Tag(tag="Studio")], user_rating=8.0
+    )
+    data = unstructure(item)
+    assert "collections" not in data and "Collection" not in data
+    assert "userRating" not in data and "user_rating" not in data
