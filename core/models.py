@@ -261,7 +261,10 @@ class Gap:
     plex_path: str | None = None
     stash_path: str | None = None
     scene_id: str | None = None
+    #: The provider ratingKey of the scene (``stash-123``), when a scene is involved.
+    rating_key: str | None = None
     plex_rating_key: str | None = None
+    title: str = ""
     detail: str = ""
 
 
