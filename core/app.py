@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import functools
 import inspect
 import itertools
@@ -16,7 +15,6 @@ import os
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from http import HTTPStatus
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -24,25 +22,17 @@ from typing import Any
 from aiohttp import web
 
 from . import config as config_mod
-from .config import Config, ConfigError
+from . import provider
+from .config import ConfigError
 from .dispatch import Hooks
-from .logs import REQUEST_ID, bind_request_id, get_logger
-from .plugins import PluginError, PluginSet, build_manager
-
-CONFIG = web.AppKey("stash2plex.config", Config)
-HOOKS = web.AppKey("stash2plex.hooks", Hooks)
-PLUGINS = web.AppKey("stash2plex.plugins", PluginSet)
-BACKGROUND = web.AppKey("stash2plex.background", set)
-#: Mutable runtime state of the core (start time, signing key), filled after start-up.
-RUNTIME = web.AppKey("stash2plex.runtime", dict)
+from .errors import error_response
+from .logs import bind_request_id, get_logger, serving
+from .plugins import PluginError, build_manager
+from .provider import core_routes
+from .state import BACKGROUND, CONFIG, HOOKS, PLUGINS, RUNTIME, Runtime, run_in_background
 
 _ID_PREFIX = secrets.token_hex(4) + "-"
 _ID_COUNTER = itertools.count(1)
-
-#: The request being served, for building absolute URLs only when one is needed.
-_REQUEST: contextvars.ContextVar[web.BaseRequest | None] = contextvars.ContextVar(
-    "stash2plex_request", default=None
-)
 
 log = get_logger("stash2plex.app")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -86,14 +76,12 @@ def create_app(
         source=str(config_path) if config_path else "defaults",
     )
 
-    from .provider import MAX_BODY, core_routes  # here to keep the import graph one-way
-
-    app = web.Application(client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=provider.MAX_BODY)
     app[CONFIG] = config
     app[PLUGINS] = pset
     app[HOOKS] = hooks
     app[BACKGROUND] = set()
-    app[RUNTIME] = {}
+    app[RUNTIME] = Runtime()
     hooks.app = app
     app.cleanup_ctx.append(_core_lifetime)
     app.add_routes(guarded_routes(core_routes()))
@@ -108,7 +96,7 @@ def create_app(
 async def _core_lifetime(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    app[RUNTIME]["started_at"] = asyncio.get_running_loop().time()
+    app[RUNTIME].started_at = asyncio.get_running_loop().time()
     log.info(
         "provider.starting",
         identifier=config.provider.identifier,
@@ -122,21 +110,7 @@ async def _core_lifetime(app: web.Application) -> AsyncIterator[None]:
         _done, still = await asyncio.wait(pending, timeout=2)
         for task in still:
             task.cancel()
-    app[RUNTIME].pop("started_at", None)
-
-
-def run_in_background(app: web.Application, coro: Awaitable[Any], name: str) -> None:
-    """Run ``coro`` without delaying anyone; keep a reference so it is not collected."""
-
-    async def guarded() -> None:
-        try:
-            await coro
-        except Exception:
-            log.exception("background.failed", task=name)
-
-    task = asyncio.get_running_loop().create_task(guarded(), name=name)
-    app[BACKGROUND].add(task)
-    task.add_done_callback(app[BACKGROUND].discard)
+    app[RUNTIME].started_at = None
 
 
 @contextlib.asynccontextmanager
@@ -159,20 +133,14 @@ def public_base_url(app: web.Application) -> str:
     configured = app[CONFIG].provider.public_url
     if configured:
         return configured.rstrip("/")
-    request = _REQUEST.get()
-    return _request_base(request) if request is not None else ""
+    bound = serving()
+    return _request_base(bound.request) if bound and bound.request is not None else ""
 
 
 def _request_base(request: web.BaseRequest) -> str:
     proto = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
     host = request.headers.get("X-Forwarded-Host", request.host).split(",")[0].strip()
     return f"{proto}://{host}"
-
-
-def error_response(status: int, message: str, **extra: Any) -> web.Response:
-    """Every error is JSON: ``{"error": <reason>, "message": <what to do>}``."""
-    reason = HTTPStatus(status).phrase
-    return web.json_response({"error": reason, "message": message, **extra}, status=status)
 
 
 def guarded(handler: Handler) -> Handler:
@@ -187,9 +155,7 @@ def guarded(handler: Handler) -> Handler:
     async def guarded_handler(request: web.Request) -> web.StreamResponse:
         # Each request runs in its own task with a copied context, so neither leaks.
         request_id = (request.headers.get("X-Request-ID") or new_request_id())[:64]
-        bind_request_id(request_id, perf_counter())
-        request[REQUEST_ID] = request_id
-        _REQUEST.set(request)
+        bind_request_id(request_id, perf_counter(), request)
         try:
             response = await call(request)
         except web.HTTPException as exc:
@@ -288,8 +254,10 @@ __all__ = [
     "CONFIG",
     "HOOKS",
     "PLUGINS",
+    "RUNTIME",
     "ConfigError",
     "PluginError",
+    "Runtime",
     "create_app",
     "error_response",
     "public_base_url",

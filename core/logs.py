@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from time import perf_counter
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import structlog
@@ -216,24 +216,46 @@ def _add_timestamp(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str,
     return event
 
 
-#: (request id, perf_counter() when serving began or None) of the request being served:
-#: every line logged while serving it carries the id, and the access line its duration.
-_REQUEST_VAR: contextvars.ContextVar[tuple[str, float | None] | None] = contextvars.ContextVar(
-    "stash2plex_request", default=None
+class Serving(NamedTuple):
+    """The request this task serves. Kept in one place, a context variable: every line
+    logged while serving it carries ``request_id``, the access line is timed from
+    ``started`` (a ``time.perf_counter()`` reading), and absolute URLs are built from
+    ``request``. aiohttp serves each request in a task of its own, so none leaks."""
+
+    request_id: str
+    started: float | None = None
+    request: BaseRequest | None = None
+
+
+_SERVING: contextvars.ContextVar[Serving | None] = contextvars.ContextVar(
+    "stash2plex_serving", default=None
 )
 
 
-def bind_request_id(request_id: str, started: float | None = None) -> None:
-    """Every line logged from now on in this context (one request's task) carries it;
-    ``started`` (a ``time.perf_counter()`` reading) times the request's access line.
-    Cheaper than ``structlog.contextvars.bind_contextvars``: one variable, set per request."""
-    _REQUEST_VAR.set((request_id, started))
+def bind_request_id(
+    request_id: str, started: float | None = None, request: BaseRequest | None = None
+) -> None:
+    """Mark the current context (one request's task) as serving ``request_id``: every
+    line logged from now on carries it. Cheaper than structlog's ``bind_contextvars``:
+    one variable, set per request."""
+    _SERVING.set(Serving(request_id, started, request))
+
+
+def serving() -> Serving | None:
+    """The request the current task serves, or None outside a request."""
+    return _SERVING.get()
+
+
+def current_request_id() -> str | None:
+    """The id of the request being served (as sent back in ``X-Request-ID``), or None."""
+    bound = _SERVING.get()
+    return bound.request_id if bound is not None else None
 
 
 def _add_request_id(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
-    bound = _REQUEST_VAR.get()
+    bound = _SERVING.get()
     if bound is not None:
-        event.setdefault("request_id", bound[0])
+        event.setdefault("request_id", bound.request_id)
     return event
 
 
@@ -285,7 +307,7 @@ def configure(
         foreign_pre_chain=_FOREIGN,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
     )
-    global _output, _access_line, _min_level
+    global _output, _min_level
     _min_level = _LEVELS[level]
     _output.flush()
     output = _output = _Output(stream, batch=batch)
@@ -298,9 +320,6 @@ def configure(
     handler._stash2plex = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(_LEVELS[level])
-    # The access line (one per request, the hot path of a scan) skips structlog's
-    # generic machinery; AccessLogger renders the same keys in the same format.
-    _access_line = output.write if fmt == "json" else None
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -331,11 +350,7 @@ def get_logger(name: str) -> Any:
 
 
 #: Fields a handler adds to its request's access line (one canonical line per request).
-LOG_FIELDS = RequestKey("stash2plex.log_fields", dict)
-#: The id of the request being served, as sent back in ``X-Request-ID``.
-REQUEST_ID = RequestKey("stash2plex.request_id", str)
-#: Writes a rendered access line (set by :func:`configure` for the JSON format).
-_access_line: Any = None
+LOG_FIELDS = RequestKey("stash2plex.log_fields", dict[str, Any])
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -343,8 +358,8 @@ class AccessLogger(AbstractAccessLogger):
     the handler put under :data:`LOG_FIELDS` (a match's outcome, for instance)."""
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        bound = _REQUEST_VAR.get()
-        request_id, started = bound if bound is not None else (None, None)
+        bound = _SERVING.get()
+        started = bound.started if bound is not None else None
         if started is not None:
             # aiohttp's ``time`` comes from loop.time(), which uvloop keeps in whole
             # milliseconds, advanced once per loop iteration: most requests would log 0.0.
@@ -358,31 +373,10 @@ class AccessLogger(AbstractAccessLogger):
             "user_agent": request.headers.get(hdrs.USER_AGENT),  # an istr: no case folding
         }
         extra = request.get(LOG_FIELDS)
-        if _access_line is None:  # console format: the ordinary structlog path
-            _access.info("request", **{**fields, **(extra or {})})
-            return
-        # The hot path of a scan: the same line as the structlog path renders, with the
-        # secret check done on the rendered line first.
         if extra:
             fields.update(extra)
-            harmless = _HARMLESS_KEYS.issuperset(extra)  # our own keys name no secret
-        else:
-            harmless = True
-        fields["event"] = "request"
-        # aiohttp serves each request in a task of its own, so this is this request's id.
-        if request_id is not None:
-            fields["request_id"] = request_id
-        fields["level"] = "info"
-        fields["logger"] = "aiohttp.access"
-        fields["ts"] = _utc_now()
-        line = _dumps(fields)
-        # A secret can only be a text holding "=", the value of a key named like a
-        # secret, or inside a nested object or list; a line with none of these (and JSON
-        # writes "=", "{" and "[" as they are) needs no redaction, which costs a pass of
-        # Python over every field.
-        if not harmless or "=" in line or line.find("{", 1) >= 0 or "[" in line:
-            line = _dumps(redact_secrets(None, "info", fields))
-        _access_line(line)
+        # The same processor chain as every other line (request id, level, time, secrets).
+        _access.info("request", **fields)
 
     @property
     def enabled(self) -> bool:

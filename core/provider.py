@@ -8,7 +8,6 @@ the item. Sources answer through hooks; this module only speaks the protocol.
 from __future__ import annotations
 
 import time
-import typing
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,28 +16,21 @@ import orjson
 from aiohttp import web
 
 from . import __version__
-from .app import (
-    CONFIG,
-    HOOKS,
-    PLUGINS,
-    REQUEST_ID,
-    RUNTIME,
-    error_response,
-    run_in_background,
-)
-from .errors import Unavailable
-from .logs import LOG_FIELDS, get_logger, milliseconds
+from .errors import Unavailable, error_response
+from .logs import LOG_FIELDS, current_request_id, get_logger, milliseconds
 from .models import (
     RATING_KEY_RE,
     Candidate,
     Feature,
     Image,
     MatchRequest,
+    MediaContainer,
     MediaProvider,
     MediaType,
     Metadata,
     Scheme,
 )
+from .state import CONFIG, HOOKS, PLUGINS, RUNTIME, run_in_background
 from .wire import WireError, dumps, structurer, unstructurer, wire_name
 
 log = get_logger("stash2plex.provider")
@@ -48,8 +40,7 @@ MAX_BODY = 1024**2
 MATCH_KEY = f"{METADATA_PREFIX}/matches"
 _MATCH_FIELDS = frozenset(wire_name(a, MatchRequest) for a in attrs.fields(MatchRequest))
 _structure_match = structurer(MatchRequest)
-_unstructure_metadata = unstructurer(Metadata)
-_unstructure_image = unstructurer(Image)
+_unstructure_container = unstructurer(MediaContainer)
 
 
 def core_routes() -> list[web.AbstractRouteDef]:
@@ -89,28 +80,21 @@ def container_body(
     images: list[Image] | None = None,
     scores: list[int] | None = None,
 ) -> dict[str, Any]:
-    """``{"MediaContainer": ...}`` as :class:`MediaContainer` serializes, built directly:
-    a scan asks for one per request. Items get the guid and key shapes Plex requires
-    (anything else makes Plex fail refreshes silently) on the wire only: the plugin's
-    objects are never modified."""
-    data: dict[str, Any] = {"identifier": identifier, "offset": 0}
-    if metadata is not None:
-        items = []
-        for n, item in enumerate(metadata):
-            entry = _unstructure_metadata(item)
-            rating_key = entry["ratingKey"]
-            entry["type"] = "movie"
-            entry["guid"] = f"{identifier}://movie/{rating_key}"
-            entry["key"] = f"{METADATA_PREFIX}/{rating_key}"
-            if scores is not None:
-                entry["score"] = scores[n]
-            items.append(entry)
-        data["totalSize"] = data["size"] = len(items)
-        data["Metadata"] = items
-    else:
-        data["totalSize"] = data["size"] = len(images or ())
-    if images is not None:
-        data["Image"] = [_unstructure_image(image) for image in images]
+    """``{"MediaContainer": ...}`` holding ``metadata`` (with each item's ``scores``) or
+    ``images``. Items get the guid and key shapes Plex requires (anything else makes Plex
+    fail refreshes silently) on the wire only: the plugin's objects are never modified."""
+    size = len(metadata) if metadata is not None else len(images or ())
+    container = MediaContainer(
+        identifier=identifier, total_size=size, size=size, metadata=metadata, images=images
+    )
+    data = _unstructure_container(container)
+    for n, entry in enumerate(data.get("Metadata", ())):
+        rating_key = entry["ratingKey"]
+        entry["type"] = "movie"
+        entry["guid"] = f"{identifier}://movie/{rating_key}"
+        entry["key"] = f"{METADATA_PREFIX}/{rating_key}"
+        if scores is not None:
+            entry["score"] = scores[n]
     return {"MediaContainer": data}
 
 
@@ -152,45 +136,10 @@ async def _read_object(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def _simple_fields(cls: type) -> dict[str, tuple[str, type, bool]]:
-    """wire key -> (attribute, its one primitive type, whether None is allowed) for each
-    field of ``cls`` typed ``int``, ``str``, ``int | None`` or ``str | None``."""
-    out = {}
-    for field in attrs.fields(attrs.resolve_types(cls)):
-        kinds = set(typing.get_args(field.type)) or {field.type}
-        optional = type(None) in kinds
-        kinds.discard(type(None))
-        if len(kinds) == 1 and (kind := kinds.pop()) in (int, str):
-            out[wire_name(field, cls)] = (field.name, kind, optional)
-    return out
-
-
-_SIMPLE_MATCH_FIELDS = _simple_fields(MatchRequest)
-
-
 def _parse_match(data: dict[str, Any], request: web.Request) -> MatchRequest:
-    """What Plex sends, as a :class:`MatchRequest`. A scan sends hundreds a second, each a
-    few keys of exactly the model's types: those are checked here against the model's own
-    field types, without the converter's machinery. Anything else (unknown keys, a wrong
-    type) takes the converter's strict path, which names every problem."""
-    kwargs = {}
-    for key, value in data.items():
-        spec = _SIMPLE_MATCH_FIELDS.get(key)
-        if spec is None:
-            return _parse_match_strictly(data, request)
-        name, kind, optional = spec
-        if type(value) is not kind and not (value is None and optional):
-            if type(value) is bool and key in _FLAGS:
-                value = int(value)
-            else:
-                return _parse_match_strictly(data, request)
-        kwargs[name] = value
-    if "manual" not in kwargs and (manual := _manual_in_query(request)) is not None:
-        kwargs["manual"] = manual
-    return MatchRequest(**kwargs)
-
-
-def _parse_match_strictly(data: dict[str, Any], request: web.Request) -> MatchRequest:
+    """What Plex sends, as a :class:`MatchRequest`, through the converter's strict path,
+    which names every problem. Keys Plex adds that the model does not know are dropped
+    (logged at debug)."""
     known = data
     if not data.keys() <= _MATCH_FIELDS:
         log.debug("match.unknown_keys", keys=sorted(data.keys() - _MATCH_FIELDS))
@@ -279,7 +228,7 @@ async def matches(request: web.Request) -> web.StreamResponse:
     if items or manual or not app[HOOKS].implemented("on_unmatched"):
         return response
     # Unmatched: answer Plex first, then tell the plugins.
-    response.headers["X-Request-ID"] = request[REQUEST_ID]
+    response.headers["X-Request-ID"] = current_request_id() or ""
     await response.prepare(request)
     await response.write_eof()
     run_in_background(app, app[HOOKS].on_unmatched(match, ranked), name="on_unmatched")
@@ -335,7 +284,7 @@ async def sub_resource(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     app = request.app
-    started = "started_at" in app[RUNTIME]
+    started = app[RUNTIME].started_at is not None
     reports = await app[HOOKS].health()
     ready = started and all(report.ready for _name, report in reports)
     failed = [i.name for i in app[PLUGINS].describe() if i.status == "failed"]

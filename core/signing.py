@@ -23,12 +23,11 @@ KEY_FILE = "signing.key"
 
 def _key(app: web.Application) -> bytes:
     runtime = app[RUNTIME]
-    if "signing_key" in runtime:
-        return runtime["signing_key"]
-    configured = app[CONFIG].provider.signing_key
-    key = configured.encode() if configured else _stored_key(app[CONFIG].data_dir / KEY_FILE)
-    runtime["signing_key"] = key
-    return key
+    if runtime.signing_key is None:
+        configured = app[CONFIG].provider.signing_key
+        stored = configured.encode() if configured else None
+        runtime.signing_key = stored or _stored_key(app[CONFIG].data_dir / KEY_FILE)
+    return runtime.signing_key
 
 
 def _stored_key(path: Path) -> bytes:

@@ -73,49 +73,13 @@ def _structure_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
         raise ValueError(f"expected one of {allowed}, got {value!r}") from None
 
 
-def _wire_unstructure_fn(cls: type, conv: cattrs.Converter) -> Callable[[Any], dict[str, Any]]:
-    """A wire model's unstructure function, generated like cattrs' own.
-
-    Plex wants an unknown field absent, not null, and an optional list absent, not []: a
-    field whose default is None is left out when it is None, an ``omit_empty`` list when
-    it is empty; every other field is always sent. cattrs' generated function tells by
-    comparing each value with its default, building a new list for each list field;
-    every answer of a scan serializes these, so here it is an identity or emptiness test.
-    """
-    fields = attrs.fields(attrs.resolve_types(cls))
-    always: list[str] = []
-    checks: list[str] = []
-    scope: dict[str, Any] = {}
-    for n, field in enumerate(fields):
-        if field.metadata.get("push_only"):
-            continue
-        key = repr(wire_name(field, cls))
-        hook = None if _is_plain(field.type) else conv.get_unstructure_hook(field.type)
-        value = f"instance.{field.name}"
-        if hook is not None:
-            scope[f"hook{n}"] = hook
-        if field.default is None:
-            rendered = "v" if hook is None else f"hook{n}(v)"
-            checks.append(f"    if (v := {value}) is not None:\n        res[{key}] = {rendered}")
-        elif field.metadata.get("omit_empty") and field.default == attrs.Factory(list):
-            checks.append(f"    if v := {value}:\n        res[{key}] = hook{n}(v)")
-        else:
-            always.append(f"{key}: {value if hook is None else f'hook{n}({value})'}")
-    source = "\n".join(
-        [
-            f"def unstructure_{cls.__name__}(instance):",
-            f"    res = {{{', '.join(always)}}}",
-            *checks,
-            "    return res",
-        ]
+def _omitted_when_default(field: attrs.Attribute[Any]) -> bool:
+    """Plex wants an unknown field absent, not null, and an optional list absent, not []:
+    a field whose default is None is left out while it is None, an ``omit_empty`` list
+    while it is empty; every other field is always sent."""
+    return field.default is None or (
+        bool(field.metadata.get("omit_empty")) and field.default == attrs.Factory(list)
     )
-    exec(compile(source, f"<stash2plex unstructure {cls.__qualname__}>", "exec"), scope)
-    return scope[f"unstructure_{cls.__name__}"]
-
-
-def _is_plain(tp: Any) -> bool:
-    """A primitive, or a primitive or None: sent as it is."""
-    return tp in _PRIMITIVES or _is_optional_primitive(tp)
 
 
 def make_converter() -> cattrs.Converter:
@@ -149,7 +113,16 @@ def make_converter() -> cattrs.Converter:
         if not issubclass(cls, Wire):
             names = {a.name: override(rename=a.name) for a in attrs.fields(cls)}
             return make_dict_unstructure_fn(cls, conv, **names)
-        return _wire_unstructure_fn(cls, conv)
+        wire_fields = {
+            a.name: override(
+                rename=wire_name(a, cls),
+                omit_if_default=_omitted_when_default(a),
+                # Push-only fields (collections, user rating) never reach the provider's wire.
+                omit=bool(a.metadata.get("push_only")),
+            )
+            for a in attrs.fields(cls)
+        }
+        return make_dict_unstructure_fn(cls, conv, **wire_fields)
 
     # Unstructuring a primitive (or None) is the identity; saying so lets cattrs inline
     # it instead of dispatching on every value of every answer.

@@ -370,25 +370,47 @@ async def test_only_movie_matches_are_answered(client):
 
 
 @pytest.mark.parametrize(
-    ("body", "query"),
+    ("body", "query", "want"),
     [
-        ({"type": 1, "filename": "a/b.mp4", "includeAdult": 1}, ""),
-        ({"type": 1, "title": "Über", "year": 2024, "guid": None, "manual": 1}, ""),
-        ({"filename": "x.mkv", "manual": True, "includeAdult": False}, ""),
-        ({"filename": "x.mkv"}, "manual=1"),
-        ({"filename": "x.mkv", "manual": 0}, "manual=1"),
-        ({"title": "t", "ohash": "AB", "duration": 1000, "date": "2024-01-02"}, "manual=x"),
-        ({"type": 4, "index": 3, "parentIndex": 1, "episodeOrder": "aired"}, ""),
-        ({}, ""),
-        # These leave the quick path: an unknown key, a flag as a bool that is no flag.
-        ({"filename": "x.mkv", "someFutureKey": {"a": 1}}, ""),
-        ({"type": 1, "year": None, "title": None}, ""),
+        (
+            {"type": 1, "filename": "a/b.mp4", "includeAdult": 1},
+            "",
+            {"filename": "a/b.mp4", "include_adult": 1},
+        ),
+        (
+            {"type": 1, "title": "Über", "year": 2024, "guid": None, "manual": 1},
+            "",
+            {"title": "Über", "year": 2024, "manual": 1},
+        ),
+        # Flags as booleans are taken as 0/1; the body's manual wins over the URL's.
+        (
+            {"filename": "x.mkv", "manual": True, "includeAdult": False},
+            "",
+            {"filename": "x.mkv", "manual": 1, "include_adult": 0},
+        ),
+        ({"filename": "x.mkv"}, "manual=1", {"filename": "x.mkv", "manual": 1}),
+        ({"filename": "x.mkv", "manual": 0}, "manual=1", {"filename": "x.mkv"}),
+        (
+            {"title": "t", "ohash": "AB", "duration": 1000, "date": "2024-01-02"},
+            "manual=x",
+            {"title": "t", "ohash": "AB", "duration": 1000, "date": "2024-01-02"},
+        ),
+        (
+            {"type": 4, "index": 3, "parentIndex": 1, "episodeOrder": "aired"},
+            "",
+            {"type": 4, "index": 3, "parent_index": 1, "episode_order": "aired"},
+        ),
+        ({}, "", {}),
+        # A key Plex may add later is dropped, not refused.
+        ({"filename": "x.mkv", "someFutureKey": {"a": 1}}, "", {"filename": "x.mkv"}),
+        ({"type": 1, "year": None, "title": None}, "", {}),
     ],
 )
-def test_quick_and_strict_match_parsing_agree(body, query):
+def test_match_bodies_parse_into_the_model(body, query, want):
     from aiohttp.test_utils import make_mocked_request
 
-    from stash2plex.provider import _parse_match, _parse_match_strictly
+    from stash2plex import MatchRequest
+    from stash2plex.provider import _parse_match
 
     request = make_mocked_request("POST", "/library/metadata/matches?" + query)
-    assert _parse_match(dict(body), request) == _parse_match_strictly(dict(body), request)
+    assert _parse_match(dict(body), request) == MatchRequest(**want)

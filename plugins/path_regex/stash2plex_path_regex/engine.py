@@ -502,46 +502,8 @@ class _PrefixRule(_Compiled):
             )
             for side, p in self.prefix.items()
         }
-        # A case-sensitive POSIX source already written as the rule writes paths (no
-        # doubled or trailing "/") is mapped by comparing and joining text: a scan asks
-        # for every file. Anything else takes the parsed path below, with the same answer.
-        self._quick: dict[str, tuple[str, str, Style, str]] = {}
-        for direction, (source, target) in _SIDES.items():
-            if self.style[source] is Style.POSIX and not self.ci[source]:
-                head = self.prefix[source].render()
-                out = self.prefix[target]
-                self._quick[direction] = (
-                    head if head == "/" else head + "/",
-                    out.render() if out.parts else "",
-                    out.style,
-                    out.anchor,
-                )
-
-    def _apply_quick(self, text: str, quick: tuple[str, str, Style, str]) -> str | None:
-        under, out_head, out_style, out_anchor = quick
-        if text == under[:-1] or text == under:
-            rest = ""  # the prefix itself
-        elif text.startswith(under):
-            rest = text[len(under) :]
-        else:
-            return None
-        if out_style is Style.POSIX:
-            if not out_head:
-                return "/" + rest
-            return out_head + "/" + rest if rest else out_head
-        if "\\" in rest:
-            return None  # see _lost_backslash
-        rest = rest.replace("/", "\\")
-        if out_head:
-            return out_head + "\\" + rest if rest else out_head
-        return (out_anchor + "\\" if out_style is Style.DRIVE else "\\\\") + rest
 
     def apply(self, src: _Input, direction: str) -> str | None:
-        quick = self._quick.get(direction)
-        if quick is not None:
-            text = src.text
-            if text[:1] == "/" and "//" not in text and (text == "/" or text[-1] != "/"):
-                return self._apply_quick(text, quick)
         source, target = _SIDES[direction]
         parsed = src.parsed(self.style[source])
         if parsed is None:
