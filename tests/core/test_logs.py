@@ -206,8 +206,8 @@ def test_nested_secrets_are_scrubbed_and_odd_keys_never_break_a_line():
 
 
 def test_access_line_scrubs_what_the_generic_renderer_would(monkeypatch):
-    """The access line skips structlog's chain: it must still render what redact_secrets
-    would make of the same event, secrets in the user agent and the handler's fields too."""
+    """The access line goes through the same chain as every line: secrets in the user
+    agent and in the handler's fields are redacted too."""
     from aiohttp import web
     from aiohttp.test_utils import make_mocked_request
 
