@@ -1,10 +1,13 @@
 """stash2plex: a Plex custom metadata provider backed by Stash, as a small plugin host.
 
-Plugin authors need only what this module exports::
+Plugin authors need only what this module exports, and import nothing else from the
+host (its modules are its own business and may change)::
 
     from stash2plex import hookimpl, Candidate, Metadata
 
-The hooks are documented in :mod:`stash2plex.hookspecs`.
+The hooks are documented in :mod:`stash2plex.hookspecs`, everything exported here in
+docs/writing-plugins.md ("What the host offers"). ``stash2plex.logs.get_logger`` stays
+importable for plugins written before ``get_logger`` was exported here.
 """
 
 from __future__ import annotations
@@ -16,15 +19,7 @@ __version__ = "0.1.0"
 hookimpl = pluggy.HookimplMarker("stash2plex")
 
 # Imported after hookimpl so plugin modules importing `hookimpl` early never see a cycle.
-from .app import (  # noqa: E402
-    CONFIG,
-    HOOKS,
-    create_app,
-    error_response,
-    public_base_url,
-    run_in_background,
-    started,
-)
+from .app import create_app, public_base_url, started  # noqa: E402
 from .config import Config, ConfigError, secret  # noqa: E402
 from .contracts import (  # noqa: E402
     CatalogScene,
@@ -43,7 +38,8 @@ from .contracts import (  # noqa: E402
     SyncRecord,
     path_key,
 )
-from .errors import Unavailable  # noqa: E402
+from .errors import Unavailable, error_response  # noqa: E402
+from .logs import AccessLogger, debug_enabled, get_logger  # noqa: E402
 from .models import (  # noqa: E402
     Candidate,
     CheckResult,
@@ -62,10 +58,12 @@ from .models import (  # noqa: E402
 )
 from .signing import signed_url  # noqa: E402
 from .signing import verify as verify_signature  # noqa: E402
+from .state import CONFIG, HOOKS, run_in_background  # noqa: E402
 
 __all__ = [
     "CONFIG",
     "HOOKS",
+    "AccessLogger",
     "Candidate",
     "CatalogScene",
     "CheckResult",
@@ -99,7 +97,9 @@ __all__ = [
     "Unavailable",
     "__version__",
     "create_app",
+    "debug_enabled",
     "error_response",
+    "get_logger",
     "hookimpl",
     "path_key",
     "public_base_url",

@@ -3,7 +3,18 @@
 pluggy does not await. Here every implementation is called in pluggy's order (LIFO,
 ``tryfirst``/``trylast`` respected), its result awaited if it is awaitable, and
 first-result semantics decided on the awaited value, so an ``async def`` that returns None
-never wins. A plugin that raises is logged with its name and skipped.
+never wins. What :mod:`stash2plex.hookspecs` promises, this module does:
+
+* registration hooks (``config_section``, ``routes``, ``cleanup_ctx``, ``cli_commands``)
+  run while the app is built: they must be plain ``def``, and one that raises (or is
+  ``async``) stops the build with a :class:`~stash2plex.plugins.PluginError` naming the
+  plugin and the hook;
+* every other hook may be ``def`` or ``async def``; one that raises is logged with its
+  name and skipped, the others still answer (:class:`~stash2plex.Unavailable` is logged
+  as a warning and, for ``map_path`` and ``build_metadata``, raised to the caller when
+  no plugin answered);
+* an answer of the wrong type (not a ``Candidate``, ``Metadata`` or the hook's protocol)
+  is logged as ``plugin.bad_result`` and ignored.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ from .models import (
     Metadata,
     PathDirection,
 )
+from .plugins import PluginError
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -128,14 +140,25 @@ class Hooks:
         return out
 
     def _sync_results(self, hook: str, kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
-        """For registration hooks, called while the app is built (no loop needed)."""
+        """For registration hooks, called while the app is built (no loop needed). A
+        plugin that raises, or answers with an awaitable, stops the build: a plugin
+        registered by halves (settings without routes, say) must not serve."""
         kwargs["app"] = self.app
         out = []
         for plugin, function, arguments in self._impls(hook):
-            value = function(*arguments(kwargs))
+            try:
+                value = function(*arguments(kwargs))
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {plugin!r} failed in hook {hook}: {type(exc).__name__}: {exc}"
+                ) from exc
             if inspect.isawaitable(value):
-                value.close()  # type: ignore[attr-defined]
-                raise TypeError(f"plugin {plugin!r}: hook {hook} must not be async")
+                if inspect.iscoroutine(value):
+                    value.close()  # never awaited: no "never awaited" warning either
+                raise PluginError(
+                    f"plugin {plugin!r}: hook {hook} must be a plain def, not async "
+                    "(it runs while the app is built, before any event loop)"
+                )
             if value is not None:
                 out.append((plugin, value))
         return out

@@ -14,15 +14,27 @@ hook names below, registered under the entry-point group ``stash2plex``::
     async def resolve_match(request, app):
         ...
 
-Rules that hold for every hook:
+What the host's dispatcher (:mod:`stash2plex.dispatch`) does with every hook; pluggy
+itself does not await, so the host never calls ``pm.hook.<name>()``:
 
-* An implementation may be ``def`` or ``async def``; the host awaits what needs awaiting.
-  pluggy itself does not await, so the host runs every hook through its own dispatcher
-  (:mod:`stash2plex.dispatch`), never through ``pm.hook.<name>()``.
+* **Registration hooks** (``config_section``, ``routes``, ``cleanup_ctx``,
+  ``cli_commands``) run while the app is built, before any event loop: they must be plain
+  ``def``. One that is ``async def``, or that raises, stops start-up with a
+  ``PluginError`` naming the plugin, the hook and the exception (a plugin registered by
+  halves must not serve).
+* **Every other hook** (``checks``, ``health`` and the per-request and between-sides
+  hooks) may be ``def`` or ``async def``; the host awaits what needs awaiting and decides
+  "first result wins" on the awaited value. One that raises is logged with the plugin's
+  name and skipped; the other plugins still answer. :class:`~stash2plex.Unavailable` is
+  logged as a warning, and a first-result hook (``map_path``, ``build_metadata``) raises
+  it to the caller when no plugin answered (``build_metadata`` then becomes a 503).
+* An answer of the wrong type (``resolve_match`` items that are not ``Candidate``,
+  ``build_metadata`` not a ``Metadata``, the between-sides hooks not their protocol) is
+  logged as ``plugin.bad_result`` and ignored.
+* Implementations are called in pluggy's order: the plugin registered last first,
+  ``tryfirst``/``trylast`` respected. Hook wrappers are not supported.
 * An implementation may accept fewer arguments than the spec (pick the ones you need), but
   never give a parameter a default value: pluggy does not pass those.
-* A plugin that raises is logged with its name and skipped; the other plugins still answer.
-* Hook wrappers are not supported.
 * ``app`` is the :class:`aiohttp.web.Application`. Read the configuration with
   ``app[stash2plex.CONFIG].section("name")`` and keep your own state under your own
   :class:`aiohttp.web.AppKey`.
@@ -247,7 +259,8 @@ def plex_library(app: web.Application) -> PlexLibrary | None:
 
     :param app: the running application (or a CLI command's started app).
     :returns: an object of the :class:`~stash2plex.PlexLibrary` protocol, or None when
-        Plex is not configured. **First result wins.** No plexapi type may cross it:
+        Plex is not configured. **First result wins** (the first answer of the protocol;
+        every plugin is asked). No plexapi type may cross it:
         records only (:class:`~stash2plex.PlexItem`, :class:`~stash2plex.PlexEdit`...),
         and Plex's failures as :class:`~stash2plex.PlexTransient` or
         :class:`~stash2plex.PlexPermanent`.
@@ -263,7 +276,7 @@ def scene_catalog(app: web.Application) -> SceneCatalog | None:
 
     :param app: the running application (or a CLI command's started app).
     :returns: an object of the :class:`~stash2plex.SceneCatalog` protocol, or None.
-        **First result wins.**
+        **First result wins** (the first answer of the protocol; every plugin is asked).
     """
 
 
@@ -276,7 +289,7 @@ def push_sync(app: web.Application) -> PushSync | None:
 
     :param app: the running application (or a CLI command's started app).
     :returns: an object of the :class:`~stash2plex.PushSync` protocol, or None.
-        **First result wins.**
+        **First result wins** (the first answer of the protocol; every plugin is asked).
     """
 
 

@@ -293,8 +293,21 @@ def test_sync_registration_hooks_must_not_be_async(make_app):
         async def routes(self, app):
             return []
 
-    with pytest.raises(TypeError, match="must not be async"):
+    with pytest.raises(PluginError, match="routes must be a plain def, not async"):
         make_app(plugins=[("bad", Bad())])
+
+
+@pytest.mark.parametrize("hook", ["config_section", "routes", "cleanup_ctx"])
+def test_a_raising_registration_hook_stops_the_build_naming_plugin_and_hook(make_app, hook):
+    def broken(*_args):
+        raise RuntimeError("no database configured")
+
+    plugin = type("Broken", (), {hook: staticmethod(hookimpl(broken))})
+    with pytest.raises(PluginError) as info:
+        make_app(plugins=[("broken", plugin())])
+    assert str(info.value) == (
+        f"plugin 'broken' failed in hook {hook}: RuntimeError: no database configured"
+    )
 
 
 async def test_hook_calls_are_timed_at_debug_only(make_app, capsys):

@@ -13,8 +13,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from aiohttp import web
 
 import stash2plex
-from stash2plex import CheckResult, CliCommand, ConfigSection, PathDirection, hookimpl
-from stash2plex.logs import debug_enabled
+from stash2plex import (
+    CheckResult,
+    CliCommand,
+    ConfigSection,
+    PathDirection,
+    debug_enabled,
+    hookimpl,
+)
 
 from .engine import Engine, PathRegexConfig, describe_rule, log, validate_rules
 

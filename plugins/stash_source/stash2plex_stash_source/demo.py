@@ -10,8 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from stash2plex import CliCommand, create_app
-from stash2plex.logs import AccessLogger
+from stash2plex import AccessLogger, CliCommand, create_app
 
 from .fake import generate_library
 

@@ -14,8 +14,7 @@ from collections import OrderedDict
 
 from aiohttp import web
 
-from stash2plex import error_response, verify_signature
-from stash2plex.logs import get_logger
+from stash2plex import error_response, get_logger, verify_signature
 
 from .client import StashAuthError, StashError, StashUnavailable
 

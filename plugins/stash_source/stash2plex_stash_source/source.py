@@ -25,10 +25,10 @@ from stash2plex import (
     Metadata,
     PathDirection,
     Unavailable,
+    get_logger,
     public_base_url,
     signed_url,
 )
-from stash2plex.logs import get_logger
 
 from . import queries
 from .client import StashClient, StashError
