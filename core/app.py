@@ -20,6 +20,7 @@ from time import perf_counter
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from . import config as config_mod
 from . import provider
@@ -76,7 +77,12 @@ def create_app(
         source=str(config_path) if config_path else "defaults",
     )
 
-    app = web.Application(client_max_size=provider.MAX_BODY)
+    # Bodies reach handlers as sent: the match route decodes gzip and deflate itself and
+    # refuses any other coding with a JSON 400, where aiohttp would answer a coding it
+    # cannot decode (br, zstd) in text before any handler runs.
+    app = web.Application(
+        client_max_size=provider.MAX_BODY, handler_args={"auto_decompress": False}
+    )
     app[CONFIG] = config
     app[PLUGINS] = pset
     app[HOOKS] = hooks
@@ -173,16 +179,38 @@ def guarded(handler: Handler) -> Handler:
                     response.headers["Allow"] = exc.headers["Allow"]
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
-            log.exception("request.failed", method=request.method, path=request.path)
-            response = error_response(
-                500, f"internal error ({type(exc).__name__}); see the provider log"
+        except HttpProcessingError as exc:
+            # The body broke its own framing (a chunk or a length that lies): the
+            # client's fault, answered like any bad body.
+            log.info(
+                "request.bad_body", method=request.method, path=request.path, error=exc.message
             )
+            response = error_response(400, f"body: {exc.message}")
+        except ConnectionError as exc:
+            if not _client_gone(request):
+                response = _internal_error(request, exc)
+            else:
+                # Nobody is left to answer: a disconnect, not a server error. The access
+                # line says 499, as nginx does.
+                log.info("request.client_disconnected", method=request.method, path=request.path)
+                response = web.Response(status=499, reason="Client Closed Request")
+        except Exception as exc:
+            response = _internal_error(request, exc)
         if not response.prepared:
             response.headers["X-Request-ID"] = request_id
         return response
 
     return guarded_handler
+
+
+def _client_gone(request: web.BaseRequest) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _internal_error(request: web.BaseRequest, exc: Exception) -> web.Response:
+    log.exception("request.failed", method=request.method, path=request.path)
+    return error_response(500, f"internal error ({type(exc).__name__}); see the provider log")
 
 
 def _awaiting(handler: Callable[[web.Request], Any]) -> Handler:

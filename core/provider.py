@@ -8,12 +8,13 @@ the item. Sources answer through hooks; this module only speaks the protocol.
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from . import __version__
 from .errors import Unavailable, error_response
@@ -115,7 +116,8 @@ async def provider_root(request: web.Request) -> web.Response:
     return _json({"MediaProvider": root})
 
 
-async def _read_object(request: web.Request) -> dict[str, Any]:
+async def _read_object(request: web.Request) -> tuple[dict[str, Any], int]:
+    """The body's JSON object, and the body's size once decoded."""
     content = request.content
     if content.is_eof():
         # The whole body is already buffered (a match request arrives in one packet):
@@ -125,6 +127,9 @@ async def _read_object(request: web.Request) -> dict[str, Any]:
             raise web.HTTPRequestEntityTooLarge(MAX_BODY, len(body))
     else:
         body = await request.read()
+    encoding = request.headers.get(hdrs.CONTENT_ENCODING)
+    if encoding is not None:
+        body = _decoded(body, encoding)
     if not body.strip():
         raise WireError(["body: empty; expected a JSON object"])
     try:
@@ -133,10 +138,65 @@ async def _read_object(request: web.Request) -> dict[str, Any]:
         raise WireError([f"body: not valid JSON ({exc})"]) from None
     if not isinstance(data, dict):
         raise WireError([f"body: expected a JSON object, got {type(data).__name__}"])
-    return data
+    return data, len(body)
 
 
-def _parse_match(data: dict[str, Any], request: web.Request) -> MatchRequest:
+#: Content codings a request body may use (the app is built with aiohttp's automatic
+#: decompression off, so that every coding, known or not, gets the same JSON answer).
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def _decoded(body: bytes, encoding: str) -> bytes:
+    """``body`` without its ``Content-Encoding``, never larger than :data:`MAX_BODY`."""
+    coding = encoding.strip().lower()
+    if coding in ("", "identity"):
+        return body
+    wbits = _WBITS.get(coding)
+    if wbits is None:
+        raise WireError(
+            [
+                f"Content-Encoding: {encoding!r} is not supported; send the body "
+                "uncompressed, or compressed with gzip or deflate"
+            ]
+        )
+    # "deflate" is zlib-wrapped by the standard, raw from some clients: both are taken.
+    for bits in (wbits, -zlib.MAX_WBITS) if coding == "deflate" else (wbits,):
+        decoder = zlib.decompressobj(bits)
+        try:
+            out = decoder.decompress(body, MAX_BODY + 1)
+        except zlib.error:
+            continue
+        if len(out) > MAX_BODY:
+            raise web.HTTPRequestEntityTooLarge(MAX_BODY, len(out))
+        if decoder.eof:
+            return out
+    raise WireError([f"Content-Encoding: {coding}, but the body is not complete {coding} data"])
+
+
+#: The longest text a match field may hold. Plex's values are short (a title, a guid, a
+#: hash); a file path gets the longest path Windows allows. Anything longer is a 400, so
+#: no source ever spends its similarity search on a megabyte of title.
+MATCH_TEXT_LIMIT = 1024
+MATCH_PATH_LIMIT = 32767
+_TEXT_LIMITS = {"filename": MATCH_PATH_LIMIT}
+
+
+def _too_long(data: dict[str, Any]) -> list[str]:
+    problems = []
+    for key, value in data.items():
+        if type(value) is str:
+            limit = _TEXT_LIMITS.get(key, MATCH_TEXT_LIMIT)
+            if len(value) > limit:
+                problems.append(
+                    f"{key}: longer than {limit} characters ({len(value)}); "
+                    "Plex sends titles, guids and paths far shorter"
+                )
+    return problems
+
+
+def _parse_match(
+    data: dict[str, Any], request: web.Request, size: int | None = None
+) -> MatchRequest:
     """What Plex sends, as a :class:`MatchRequest`, through the converter's strict path,
     which names every problem. Keys Plex adds that the model does not know are dropped
     (logged at debug)."""
@@ -150,7 +210,11 @@ def _parse_match(data: dict[str, Any], request: web.Request) -> MatchRequest:
             known = {**known, flag: int(known[flag])}
     if "manual" not in known and (manual := _manual_in_query(request)) is not None:
         known = {**known, "manual": manual}
-    return _structure_match(known)
+    match = _structure_match(known)  # types first: a length means something only for text
+    # No text in a JSON body of ``size`` bytes is longer than ``size`` characters.
+    if (size is None or size > MATCH_TEXT_LIMIT) and (problems := _too_long(known)):
+        raise WireError(problems)
+    return match
 
 
 _FLAGS = ("manual", "includeAdult", "includeChildren")
@@ -192,7 +256,8 @@ def choose(
 async def matches(request: web.Request) -> web.StreamResponse:
     app = request.app
     try:
-        match = _parse_match(await _read_object(request), request)
+        data, size = await _read_object(request)
+        match = _parse_match(data, request, size)
     except WireError as exc:
         return error_response(400, "; ".join(exc.problems), problems=exc.problems)
     provider = app[CONFIG].provider
