@@ -93,7 +93,8 @@ def create_app(
     app.add_routes(guarded_routes(core_routes()))
     for _plugin, route_defs in hooks.routes():
         app.add_routes(guarded_routes(route_defs))
-    app.router.add_route("*", "/{path:.*}", guarded(no_route), name=NO_ROUTE)
+    # Any path at all, a newline (%0A) in it too.
+    app.router.add_route("*", r"/{path:[\s\S]*}", guarded(no_route), name=NO_ROUTE)
     for _plugin, ctx in hooks.cleanup_contexts():
         app.cleanup_ctx.append(ctx)
     return app
@@ -166,8 +167,15 @@ def guarded(handler: Handler) -> Handler:
             response = await call(request)
         except web.HTTPException as exc:
             if exc.status < 400:
-                raise
-            if exc.content_type == "application/json":
+                if not isinstance(exc, web.HTTPMove):
+                    raise
+                # A redirect is JSON like everything else (aiohttp's body is text).
+                response = web.json_response(
+                    {"location": str(exc.location)},
+                    status=exc.status,
+                    headers={"Location": str(exc.location)},
+                )
+            elif exc.content_type == "application/json":
                 response = exc  # already ours
             else:
                 message = {
