@@ -106,9 +106,14 @@ def routes(app: web.Application) -> Sequence[web.AbstractRouteDef] | None:
     :returns: route definitions (``web.get(...)``, ``web.post(...)``, ``web.view(...)``),
         or None. Collected from every plugin. The host wraps each handler as it does its
         own: the request gets an id (``X-Request-ID``, and on every log line) and is timed
-        for its access line, and any error becomes a JSON body (an ``HTTPException``
-        keeps its status; anything else is a 500 whose traceback goes to the log, never
-        to the client). Static-file definitions are added as they are.
+        for its access line, and every answer that is not yours is JSON: an
+        ``HTTPException`` keeps its status (a redirect its ``Location``), a body broken
+        in its framing is a 400, a client gone before the answer is logged at info as a
+        disconnect (499 on its access line), anything else is a 500 whose traceback goes
+        to the log, never to the client. Request bodies reach the handler as the client
+        sent them: aiohttp's automatic decompression is off for the whole app, so a
+        handler that accepts ``Content-Encoding`` decodes it itself. Static-file
+        definitions are added as they are.
     """
 
 
@@ -195,6 +200,8 @@ def resolve_match(request: MatchRequest, app: web.Application) -> Sequence[Candi
     hundreds of these at once.
 
     :param request: the match body Plex sent (title, year, filename, guid, hashes...).
+        The host has bounded it: every text field holds at most 1024 characters
+        (``filename`` 32767); a longer one was answered 400 before any source ran.
     :param app: the running application.
     :returns: scored :class:`~stash2plex.Candidate` records, or None (same as empty).
         Collected from every plugin: the host merges them (for one ratingKey the highest

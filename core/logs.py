@@ -358,6 +358,12 @@ def configure(
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         cache_logger_on_first_use=cache,
     )
+    global _access
+    # Resolved once when loggers are cached (serve): the access line, one per request,
+    # then skips the lazy proxy's lookup on every call.
+    _access = structlog.get_logger("aiohttp.access")
+    if cache:
+        _access = _access.bind()
 
 
 def debug_enabled() -> bool:

@@ -54,7 +54,8 @@ class MatchRequest(Wire):
 
     Every field but ``type`` is optional; keys Plex adds that are not listed here are
     tolerated and logged at debug. ``filename`` is an opaque path: Plex documents it as
-    relative to the library root, but some servers send it absolute.
+    relative to the library root, but some servers send it absolute. Over HTTP, text
+    fields are held to 1024 characters (``filename`` to 32767) by the match route.
     """
 
     type: int = 1
