@@ -11,10 +11,11 @@ never wins. What :mod:`stash2plex.hookspecs` promises, this module does:
   plugin and the hook;
 * every other hook may be ``def`` or ``async def``; one that raises is logged with its
   name and skipped, the others still answer (:class:`~stash2plex.Unavailable` is logged
-  as a warning and, for ``map_path`` and ``build_metadata``, raised to the caller when
-  no plugin answered);
-* an answer of the wrong type (not a ``Candidate``, ``Metadata`` or the hook's protocol)
-  is logged as ``plugin.bad_result`` and ignored.
+  as a warning and, for a first-result hook, raised to the caller when no plugin
+  answered);
+* an answer of the wrong type (not a ``str``, ``Candidate``, ``Metadata`` or the hook's
+  protocol) is logged as ``plugin.bad_result`` and ignored: for a first-result hook the
+  next plugin is asked.
 """
 
 from __future__ import annotations
@@ -94,9 +95,11 @@ class Hooks:
         return bool(self._impls(hook))
 
     async def _results(
-        self, hook: str, kwargs: dict[str, Any], *, first: bool = False
+        self, hook: str, kwargs: dict[str, Any], *, first: type | None = None
     ) -> list[tuple[str, Any]]:
-        """(plugin name, awaited non-None result) pairs; stops at the first if ``first``."""
+        """(plugin name, awaited non-None result) pairs. With ``first``, a first-result
+        hook: the first answer of that type, alone; an answer of another type is logged as
+        ``plugin.bad_result`` and the next plugin asked."""
         kwargs["app"] = self.app
         out: list[tuple[str, Any]] = []
         unavailable: Unavailable | None = None
@@ -132,10 +135,13 @@ class Hooks:
                 )
             if value is None:
                 continue
+            if first is not None:
+                if not isinstance(value, first):
+                    log.error("plugin.bad_result", hook=hook, plugin=plugin)
+                    continue
+                return [(plugin, value)]
             out.append((plugin, value))
-            if first:
-                break
-        if first and not out and unavailable is not None:
+        if first is not None and unavailable is not None:
             raise unavailable
         return out
 
@@ -187,7 +193,7 @@ class Hooks:
 
     async def map_path(self, path: str, direction: PathDirection) -> str | None:
         """The first mapping engine's answer, or None when no rule applies anywhere."""
-        found = await self._results("map_path", {"path": path, "direction": direction}, first=True)
+        found = await self._results("map_path", {"path": path, "direction": direction}, first=str)
         return found[0][1] if found else None
 
     async def resolve_match(self, request: MatchRequest) -> list[Candidate]:
@@ -204,12 +210,8 @@ class Hooks:
 
     async def build_metadata(self, rating_key: str) -> tuple[str, Metadata] | None:
         """The first plugin that owns the key, with its answer."""
-        found = await self._results("build_metadata", {"rating_key": rating_key}, first=True)
-        for plugin, value in found:
-            if isinstance(value, Metadata):
-                return plugin, value
-            log.error("plugin.bad_result", hook="build_metadata", plugin=plugin)
-        return None
+        found = await self._results("build_metadata", {"rating_key": rating_key}, first=Metadata)
+        return found[0] if found else None
 
     async def on_unmatched(self, request: MatchRequest, candidates: Sequence[Candidate]) -> None:
         await self._results("on_unmatched", {"request": request, "candidates": candidates})
@@ -235,8 +237,5 @@ class Hooks:
         await self._results("on_scenes_changed", {"rating_keys": list(rating_keys)})
 
     async def _first(self, hook: str, protocol: type[_T]) -> _T | None:
-        for plugin, value in await self._results(hook, {}):
-            if isinstance(value, protocol):
-                return value
-            log.error("plugin.bad_result", hook=hook, plugin=plugin)
-        return None
+        found = await self._results(hook, {}, first=protocol)
+        return found[0][1] if found else None

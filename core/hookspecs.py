@@ -26,11 +26,13 @@ itself does not await, so the host never calls ``pm.hook.<name>()``:
   hooks) may be ``def`` or ``async def``; the host awaits what needs awaiting and decides
   "first result wins" on the awaited value. One that raises is logged with the plugin's
   name and skipped; the other plugins still answer. :class:`~stash2plex.Unavailable` is
-  logged as a warning, and a first-result hook (``map_path``, ``build_metadata``) raises
-  it to the caller when no plugin answered (``build_metadata`` then becomes a 503).
-* An answer of the wrong type (``resolve_match`` items that are not ``Candidate``,
-  ``build_metadata`` not a ``Metadata``, the between-sides hooks not their protocol) is
-  logged as ``plugin.bad_result`` and ignored.
+  logged as a warning, and a first-result hook (``map_path``, ``build_metadata``,
+  ``plex_library``, ``scene_catalog``, ``push_sync``) raises it to the caller when no
+  plugin answered (``build_metadata`` then becomes a 503).
+* An answer of the wrong type (``map_path`` not a ``str``, ``build_metadata`` not a
+  ``Metadata``, the between-sides hooks not their protocol, ``resolve_match`` items that
+  are not ``Candidate``) is logged as ``plugin.bad_result`` and ignored: for a
+  first-result hook the next plugin is asked.
 * Implementations are called in pluggy's order: the plugin registered last first,
   ``tryfirst``/``trylast`` respected. Hook wrappers are not supported.
 * An implementation may accept fewer arguments than the spec (pick the ones you need), but
@@ -232,7 +234,8 @@ def on_unmatched(
 ) -> None:
     """Learn that Plex asked for a match and no candidate cleared the threshold.
 
-    Called after the (empty) response has been sent, so it never delays Plex. Gap
+    Called for a scan's match (never for Fix Match, which gets a list whatever the
+    scores) after the (empty) response has been sent, so it never delays Plex. Gap
     detection records these.
 
     :param request: the match body Plex sent.
@@ -266,8 +269,7 @@ def plex_library(app: web.Application) -> PlexLibrary | None:
 
     :param app: the running application (or a CLI command's started app).
     :returns: an object of the :class:`~stash2plex.PlexLibrary` protocol, or None when
-        Plex is not configured. **First result wins** (the first answer of the protocol;
-        every plugin is asked). No plexapi type may cross it:
+        Plex is not configured. **First result wins.** No plexapi type may cross it:
         records only (:class:`~stash2plex.PlexItem`, :class:`~stash2plex.PlexEdit`...),
         and Plex's failures as :class:`~stash2plex.PlexTransient` or
         :class:`~stash2plex.PlexPermanent`.
@@ -283,7 +285,7 @@ def scene_catalog(app: web.Application) -> SceneCatalog | None:
 
     :param app: the running application (or a CLI command's started app).
     :returns: an object of the :class:`~stash2plex.SceneCatalog` protocol, or None.
-        **First result wins** (the first answer of the protocol; every plugin is asked).
+        **First result wins.**
     """
 
 
@@ -296,7 +298,7 @@ def push_sync(app: web.Application) -> PushSync | None:
 
     :param app: the running application (or a CLI command's started app).
     :returns: an object of the :class:`~stash2plex.PushSync` protocol, or None.
-        **First result wins** (the first answer of the protocol; every plugin is asked).
+        **First result wins.**
     """
 
 

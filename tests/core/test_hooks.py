@@ -297,6 +297,30 @@ def test_sync_registration_hooks_must_not_be_async(make_app):
         make_app(plugins=[("bad", Bad())])
 
 
+async def test_a_wrong_answer_from_a_first_result_hook_lets_the_next_plugin_answer(make_app):
+    class Wrong:
+        @hookimpl(tryfirst=True)
+        def build_metadata(self, rating_key):
+            return {"title": "not a Metadata"}
+
+        @hookimpl(tryfirst=True)
+        def map_path(self, path):
+            return 42
+
+    class Right:
+        @hookimpl
+        def build_metadata(self, rating_key):
+            return Metadata(rating_key=rating_key, title="A")
+
+        @hookimpl
+        def map_path(self, path):
+            return "/mapped"
+
+    hooks = make_app(plugins=[("right", Right()), ("wrong", Wrong())])[HOOKS]
+    assert await hooks.build_metadata("x-1") == ("right", Metadata(rating_key="x-1", title="A"))
+    assert await hooks.map_path("/a", PathDirection.PLEX_TO_STASH) == "/mapped"
+
+
 @pytest.mark.parametrize("hook", ["config_section", "routes", "cleanup_ctx"])
 def test_a_raising_registration_hook_stops_the_build_naming_plugin_and_hook(make_app, hook):
     def broken(*_args):
