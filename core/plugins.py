@@ -17,6 +17,7 @@ import pluggy
 from attrs import define, field
 
 from . import hookspecs
+from .config import ConfigError
 from .logs import get_logger
 
 GROUP = hookspecs.PROJECT
@@ -89,11 +90,21 @@ def build_manager(
     pm.add_hookspecs(hookspecs)
     result = PluginSet(pm)
     blocked = set(disable)
+    found = _entry_points() if load_entrypoints else []
+    known = {ep.name for ep, _dist in found} | {name for name, _plugin in plugins}
+    unknown = sorted(blocked - known)
+    if unknown:
+        # A misspelled name would leave the plugin it meant running, silently.
+        names = ", ".join(repr(n) for n in unknown)
+        what = "is not an installed plugin" if len(unknown) == 1 else "are not installed plugins"
+        raise ConfigError(
+            [f"plugins.disable: {names} {what} (known: {', '.join(sorted(known)) or 'none'})"]
+        )
     for name in blocked:
         pm.set_blocked(name)
         result.infos[name] = PluginInfo(name=name, status="blocked")
     if load_entrypoints:
-        for ep, dist in _entry_points():
+        for ep, dist in found:
             dist_name = dist.metadata["Name"] if dist else ""
             version = dist.version if dist else ""
             if ep.name in blocked:

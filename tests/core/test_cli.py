@@ -54,7 +54,7 @@ def test_check_fails_on_failed_plugins_and_passes_without(tmp_path):
     cfg.write_text(
         '[plugins]\ndisable = ["fake_blocked", "fake_broken", "fake_typo"]\n', encoding="utf-8"
     )
-    done = run("--config", str(cfg), "check", cwd=tmp_path, env={"PYTHONPATH": ""})
+    done = run("--config", str(cfg), "check", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok   configuration" in done.stdout
 
