@@ -269,6 +269,22 @@ def _main(argv: list[str]) -> int:
     )
     app = create_app(raw, config_path=pre.config)
 
+    parser, commands = build_parser(app)
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    result = commands[args.command].run(args, app)
+    if not isinstance(result, int):
+        result = asyncio.run(_await(result))
+    return int(result)
+
+
+def build_parser(
+    app: web.Application,
+) -> tuple[argparse.ArgumentParser, dict[str, CliCommand]]:
+    """The whole command line: the core's sub-commands and every plugin's, each with the
+    global options too. PluginError when two define the same name."""
     parser = argparse.ArgumentParser(
         prog="stash2plex", parents=[_global_parser()], description=_global_parser().description
     )
@@ -278,28 +294,21 @@ def _main(argv: list[str]) -> int:
     owners: dict[str, str] = {}
     plugin_commands = [("stash2plex", c) for c in _core_commands()]
     plugin_commands += [(p, c) for p, cmds in app[HOOKS].cli_commands() for c in cmds]
-    for owner, command_def in plugin_commands:
-        if command_def.name in commands:
+    for owner, command in plugin_commands:
+        if command.name in commands:
             raise PluginError(
-                f"command {command_def.name!r} is defined by both "
-                f"{owners[command_def.name]!r} and {owner!r}"
+                f"command {command.name!r} is defined by both "
+                f"{owners[command.name]!r} and {owner!r}"
             )
-        commands[command_def.name], owners[command_def.name] = command_def, owner
+        commands[command.name], owners[command.name] = command, owner
         subparser = sub.add_parser(
-            command_def.name,
-            help=command_def.help,
-            description=command_def.description or _sentence(command_def.help),
+            command.name,
+            help=command.help,
+            description=command.description or _sentence(command.help),
         )
-        command_def.add_arguments(subparser)
+        command.add_arguments(subparser)
         _add_global_options(subparser.add_argument_group("global options"), suppress=True)
-    args = parser.parse_args(argv)
-    if not args.command:
-        parser.print_help()
-        return 2
-    result = commands[args.command].run(args, app)
-    if not isinstance(result, int):
-        result = asyncio.run(_await(result))
-    return int(result)
+    return parser, commands
 
 
 def _sentence(text: str) -> str:
