@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from stash2plex import CONFIG, create_app
 from stash2plex.config import OTHER_VARIABLES, ServerConfig, load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,6 +102,13 @@ def test_example_toml_and_compose_use_the_same_paths():
     }
     # the Plex container's mount is that rule: host (Stash's view) -> container (Plex's)
     assert f"- {rule['stash_prefix']}:{rule['plex_prefix']}:ro" in compose
+
+
+def test_example_toml_is_a_valid_configuration(tmp_path):
+    example = tomllib.loads((ROOT / "stash2plex.example.toml").read_text(encoding="utf-8"))
+    example["server"]["data_dir"] = str(tmp_path)
+    app = create_app(example, env={})  # the installed plugins: rules and samples checked
+    assert app[CONFIG].section("path_regex").rules[0].name == "nas"
 
 
 @pytest.mark.slow
