@@ -151,6 +151,15 @@ def test_operator_mistakes_are_one_line_and_exit_2(tmp_path):
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.startswith("stash2plex: invalid configuration: "), done.stderr
         assert problem in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        env = {**quiet, "STASH2PLEX_SERVER__HOST": "127.0.0.1", "STASH2PLEX_SERVER__PORT": port}
+        done = run("serve", cwd=tmp_path, env=env)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"stash2plex: cannot listen on 127.0.0.1:{port}: ")
+    assert "address already in use (server.host, server.port)" in done.stderr
 
 
 def _free_port() -> int:
