@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Bootstrap: one command to run the provider, one to run the tests. Needs only Python 3.11+.
 
-    python3 dev.py serve [stash2plex args...]   install everything into .venv, run the provider
+    python3 dev.py serve [--config FILE ...]    install everything into .venv, run the provider
     python3 dev.py test [pytest args...]        install everything (with test tools), run the suite
     python3 dev.py stash2plex ARGS...           any stash2plex command, from .venv
 
-Installs the host and every plugin of this repository (editable) into ``.venv`` once, and
-again only when a pyproject.toml changes.
+Installs the host and every plugin of this repository (editable) into ``.venv`` (or
+``$STASH2PLEX_VENV``) once, and again only when a pyproject.toml changes. ``serve`` and
+``stash2plex`` then become that command (same process), so stopping this stops it; they
+run from the repository's folder, where relative paths (``--config``, ``./data``) point.
 """
 
 from __future__ import annotations

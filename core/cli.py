@@ -285,8 +285,13 @@ def build_parser(
 ) -> tuple[argparse.ArgumentParser, dict[str, CliCommand]]:
     """The whole command line: the core's sub-commands and every plugin's, each with the
     global options too. PluginError when two define the same name."""
+    # No abbreviations anywhere: the global options are read before this parser exists
+    # (they choose the configuration), by a parser that takes none.
     parser = argparse.ArgumentParser(
-        prog="stash2plex", parents=[_global_parser()], description=_global_parser().description
+        prog="stash2plex",
+        parents=[_global_parser()],
+        description=_global_parser().description,
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"stash2plex {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -305,6 +310,7 @@ def build_parser(
             command.name,
             help=command.help,
             description=command.description or _sentence(command.help),
+            allow_abbrev=False,
         )
         command.add_arguments(subparser)
         _add_global_options(subparser.add_argument_group("global options"), suppress=True)

@@ -272,3 +272,7 @@ def test_every_command_and_option_has_a_help_sentence(tmp_path):
             assert action.help and action.help.strip(), (name, action.dest)
     text = sub.choices["serve"].format_help()
     assert "--config FILE" in text and "the TOML configuration file" in text
+    # what chooses the configuration is never guessed from an abbreviation
+    for argv in (["--conf", "x.toml", "check"], ["check", "--conf", "x.toml"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
