@@ -73,9 +73,9 @@ def _global_parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace, app: web.Application) -> int:
     server = app[CONFIG].server
-    loop = new_event_loop(server.event_loop)
     # Checked before listening, so a bad data_dir is one line, not a failed start-up.
     config_mod.prepare_data_dir(app[CONFIG].data_dir)
+    loop = new_event_loop(server.event_loop)
 
     async def stopping(_app: web.Application) -> None:
         log.info("provider.stopping")
@@ -251,6 +251,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`stash2plex config | head`): nothing left to say to it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _main(argv: list[str]) -> int:
