@@ -205,6 +205,8 @@ def read_file(path: Path | None) -> dict[str, Any]:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot be read: {exc.strerror or exc}{_as_user()}"]) from None
+    except ValueError as exc:  # a NUL in the path
+        raise ConfigError([f"{str(path)!r}: not a usable path: {exc}"]) from None
 
 
 def _as_user() -> str:
@@ -222,6 +224,8 @@ def prepare_data_dir(path: Path, *, create: bool = True) -> None:
     be created: its nearest existing parent is a writable directory.
     """
     key = f"server.data_dir: {str(path)!r}"
+    if "\0" in str(path):
+        raise ConfigError([f"{key} is not a usable path (it holds a NUL character)"])
     target = path
     if not create:
         while not target.exists() and target.parent != target:

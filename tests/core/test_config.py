@@ -133,6 +133,13 @@ def test_config_file_that_is_not_utf8(tmp_path):
     )
 
 
+def test_paths_holding_a_nul_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="not a usable path"):
+        load(tmp_path / "a\0b.toml", {}, env={})
+    with pytest.raises(ConfigError, match=r"server\.data_dir: .* not a usable path"):
+        prepare_data_dir(tmp_path / "a\0b")
+
+
 def test_data_dir_is_created_and_probed(tmp_path):
     target = tmp_path / "a" / "b"
     prepare_data_dir(target, create=False)  # could be created: fine, and not created
