@@ -16,25 +16,29 @@ COPY plugins/ ./plugins/
 RUN pip install ./ ./plugins/stash_source/ ./plugins/path_regex/
 
 FROM ${PYTHON_IMAGE} AS runtime
+# No STASH2PLEX_<SECTION>__<KEY> here: the environment overrides the TOML file, so an
+# image default would silently beat the user's mounted configuration. The defaults
+# (host 0.0.0.0, port 8787, data_dir ./data) already suit a container: see WORKDIR.
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    PATH="/opt/venv/bin:${PATH}" \
-    STASH2PLEX_SERVER__HOST=0.0.0.0 \
-    STASH2PLEX_SERVER__PORT=8787 \
-    STASH2PLEX_SERVER__DATA_DIR=/data
+    PATH="/opt/venv/bin:${PATH}"
 RUN groupadd --system --gid 10001 stash2plex \
  && useradd --system --uid 10001 --gid stash2plex --no-create-home \
         --shell /usr/sbin/nologin stash2plex \
  && mkdir /data \
  && chown 10001:10001 /data
 COPY --from=builder /opt/venv /opt/venv
+# Any uid may run it (docker run --user, compose user:) as long as it owns /data: the
+# venv is world-readable and nothing else is written.
 USER 10001:10001
-WORKDIR /data
+# The default data_dir, ./data, is /data from here (the volume), with or without a TOML.
+WORKDIR /
 VOLUME ["/data"]
 EXPOSE 8787
-# No curl in slim images: Python asks /healthz (503 while the first index is built).
+# Asks /healthz at the host and port the configuration names (503 while the first index
+# is built); Python only, no curl in slim images.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-  CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('STASH2PLEX_SERVER__PORT', '8787'); sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4).status == 200 else 1)"]
+  CMD ["stash2plex", "healthcheck"]
 # Python is PID 1 and handles SIGTERM itself: it stops in under 8 s (shutdown_timeout_s).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["stash2plex"]

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Bootstrap: one command to run the provider, one to run the tests. Needs only Python 3.11+.
 
-    python3 dev.py serve [stash2plex args...]   install everything into .venv, run the provider
+    python3 dev.py serve [--config FILE ...]    install everything into .venv, run the provider
     python3 dev.py test [pytest args...]        install everything (with test tools), run the suite
     python3 dev.py stash2plex ARGS...           any stash2plex command, from .venv
 
-Installs the host and every plugin of this repository (editable) into ``.venv`` once, and
-again only when a pyproject.toml changes.
+Installs the host and every plugin of this repository (editable) into ``.venv`` (or
+``$STASH2PLEX_VENV``) once, and again only when a pyproject.toml changes. ``serve`` and
+``stash2plex`` then become that command (same process), so stopping this stops it; they
+run from the repository's folder, where relative paths (``--config``, ``./data``) point.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ def _install(extras: str) -> None:
     digest = hashlib.sha256(
         b"".join((p / "pyproject.toml").read_bytes() for p in _projects())
     ).hexdigest()
-    if stamp.exists() and stamp.read_text() == digest and PYTHON.exists():
+    # An install with the test tools holds everything a plain run needs too.
+    done = [stamp, VENV / ".installed-test"] if not extras else [stamp]
+    if PYTHON.exists() and any(s.exists() and s.read_text() == digest for s in done):
         return
     if not PYTHON.exists():
         print(f"creating {VENV}", flush=True)
@@ -56,12 +60,23 @@ def _exec(argv: list[str]) -> int:
     return subprocess.run(argv, cwd=ROOT).returncode
 
 
+def _replace_with(argv: list[str]) -> int:
+    """Become ``argv`` (same pid), so SIGTERM or Ctrl+C sent to this process reaches the
+    server itself. Windows has no such exec: there the child shares the console, and
+    Ctrl+C reaches it anyway."""
+    if os.name == "nt":
+        return _exec(argv)
+    sys.stdout.flush()
+    os.chdir(ROOT)
+    os.execv(argv[0], argv)
+
+
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("help", [])
     if command == "serve":
         _install("")
-        # global options (--config FILE, --log-format) go before the sub-command
-        return _exec([str(BIN / "stash2plex"), *rest, "serve"])
+        # global options (--config FILE, --log-format) work before or after "serve"
+        return _replace_with([str(BIN / "stash2plex"), "serve", *rest])
     if command == "test":
         _install("test")
         checks = [
@@ -76,7 +91,7 @@ def main(argv: list[str]) -> int:
         return _exec([str(PYTHON), "-m", "pytest", *rest])
     if command == "stash2plex":
         _install("")
-        return _exec([str(BIN / "stash2plex"), *rest])
+        return _replace_with([str(BIN / "stash2plex"), *rest])
     print(__doc__)
     return 0 if command in ("help", "-h", "--help") else 2
 

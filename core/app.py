@@ -69,7 +69,9 @@ def create_app(
         if section.name in sections or section.name in config_mod.CORE_SECTIONS:
             raise PluginError(f"plugin {plugin!r} claims config section [{section.name}], taken")
         sections[section.name] = section.cls
-    merged = config_mod.apply_env(raw, env, {**config_mod._CORE_CLASSES, **sections})
+    merged = config_mod.apply_env(
+        raw, env, {**config_mod._CORE_CLASSES, **sections}, ignored=pset.inactive
+    )
     config = config_mod.build(
         merged,
         sections,
@@ -102,7 +104,7 @@ def create_app(
 
 async def _core_lifetime(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config_mod.prepare_data_dir(config.data_dir)  # ConfigError: one line, key and reason
     app[RUNTIME].started_at = asyncio.get_running_loop().time()
     log.info(
         "provider.starting",

@@ -3,17 +3,20 @@
 ``STASH2PLEX_<SECTION>__<KEY>=value`` overrides ``[section] key``; the value is read as
 the field's type (``true``/``false`` for bools, TOML or JSON syntax for lists). Each
 section is an attrs class, structured by the strict converter in :mod:`stash2plex.wire`:
-an unknown key or a wrong type stops start-up with the key's path and the reason.
+an unknown key or a wrong type stops start-up with the key's path and the reason. So does
+any other ``STASH2PLEX_*`` variable (a misspelled section, a single underscore), except
+the few in :data:`OTHER_VARIABLES`, which are not configuration keys.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,11 @@ from .models import IDENTIFIER_RE
 from .wire import WireError, structure, unstructure
 
 ENV_PREFIX = "STASH2PLEX_"
+#: ``STASH2PLEX_*`` variables that are not ``<SECTION>__<KEY>`` overrides, and what they do.
+OTHER_VARIABLES = {
+    "STASH2PLEX_CONFIG": "the TOML configuration file (as --config)",
+    "STASH2PLEX_VENV": "the virtual environment dev.py installs into (default .venv)",
+}
 DEFAULT_IDENTIFIER = "tv.plex.agents.custom.stash2plex"
 CORE_SECTIONS = ("server", "provider", "plugins", "log")
 REDACTED = "***"
@@ -33,7 +41,11 @@ class ConfigError(Exception):
     """The configuration cannot be used. ``problems`` name each key and the reason."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        # One problem, one line (a container's log shows it whole); several, one each.
+        if len(problems) == 1:
+            super().__init__(f"invalid configuration: {problems[0]}")
+        else:
+            super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
         self.problems = problems
 
 
@@ -173,23 +185,142 @@ def read_file(path: Path | None) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError([f"{path}: file not found"]) from None
+    except IsADirectoryError:
+        # Docker bind-mounts a missing host file as an empty directory.
+        raise ConfigError(
+            [
+                f"{path}: is a directory, not a TOML file (in Docker: the host file to "
+                f"bind-mount does not exist, so Docker made a directory; create the file "
+                f"on the host, remove that directory, then recreate the container)"
+            ]
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [
+                f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                f"{exc.start}); save it as UTF-8"
+            ]
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot be read: {exc.strerror or exc}{_as_user()}"]) from None
+    except ValueError as exc:  # a NUL in the path
+        raise ConfigError([f"{str(path)!r}: not a usable path: {exc}"]) from None
+
+
+def _as_user() -> str:
+    """`` (running as uid U, gid G)``, where permissions can be the reason."""
+    if not hasattr(os, "getuid"):
+        return ""
+    return f" (running as uid {os.getuid()}, gid {os.getgid()})"
+
+
+def prepare_data_dir(path: Path, *, create: bool = True) -> None:
+    """Make sure ``[server] data_dir`` is a directory this process can write, creating it
+    (and its parents) unless ``create`` is False; ConfigError naming the key and the reason.
+
+    Without ``create`` (``stash2plex check``), a missing directory passes when it could
+    be created: its nearest existing parent is a writable directory.
+    """
+    key = f"server.data_dir: {str(path)!r}"
+    if "\0" in str(path):
+        raise ConfigError([f"{key} is not a usable path (it holds a NUL character)"])
+    target = path
+    if not create:
+        while not target.exists() and target.parent != target:
+            target = target.parent
+    try:
+        if create:
+            target.mkdir(parents=True, exist_ok=True)
+        if not target.is_dir():
+            raise NotADirectoryError
+    except FileExistsError:
+        raise ConfigError([f"{key} is a file, not a directory"]) from None
+    except NotADirectoryError:
+        blocker = _first_non_directory(path)
+        if blocker == path:
+            raise ConfigError([f"{key} is a file, not a directory"]) from None
+        raise ConfigError([f"{key} cannot be created: {str(blocker)!r} is a file"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{key} cannot be created: {exc.strerror or exc}{_as_user()}"]) from None
+    try:
+        # A file really created and removed: permission bits, ACLs, read-only mounts and
+        # root-squashed NAS shares all answer this one honestly.
+        with tempfile.TemporaryFile(dir=target, prefix=".stash2plex-probe-"):
+            pass
+    except OSError as exc:
+        where = key if target == path else f"{key} cannot be created: {str(target)!r}"
+        raise ConfigError(
+            [
+                f"{where} is not writable: {exc.strerror or exc}{_as_user()}; give it to "
+                f'that user (chown) or run as its owner (docker: user: "UID:GID")'
+            ]
+        ) from None
+    if target == path:
+        _check_files(path, key)
+
+
+def _first_non_directory(path: Path) -> Path:
+    for candidate in [*reversed(path.parents), path]:
+        if candidate.exists() and not candidate.is_dir():
+            return candidate
+    return path
+
+
+def _check_files(path: Path, key: str) -> None:
+    """Files left by another user (the index, the signing key) fail later, mid-request:
+    name them now."""
+    if not hasattr(os, "getuid"):
+        return
+    try:
+        entries = list(path.iterdir())
+    except OSError as exc:
+        raise ConfigError([f"{key} cannot be listed: {exc.strerror or exc}{_as_user()}"]) from None
+    for entry in entries:
+        if entry.is_file() and not os.access(entry, os.R_OK | os.W_OK):
+            owner = entry.stat().st_uid
+            raise ConfigError(
+                [
+                    f"{key}: {entry.name} is not readable and writable{_as_user()}; it "
+                    f"belongs to uid {owner}: chown the whole folder to the user that runs "
+                    f"stash2plex"
+                ]
+            )
 
 
 def apply_env(
-    raw: dict[str, Any], env: Mapping[str, str], classes: Mapping[str, type]
+    raw: dict[str, Any],
+    env: Mapping[str, str],
+    classes: Mapping[str, type],
+    *,
+    ignored: Collection[str] | None = frozenset(),
 ) -> dict[str, Any]:
-    """Overlay ``STASH2PLEX_<SECTION>__<KEY>`` variables, read as each field's type."""
+    """Overlay ``STASH2PLEX_<SECTION>__<KEY>`` variables, read as each field's type.
+
+    Any other ``STASH2PLEX_*`` variable is refused as an unknown TOML key is, except those
+    in :data:`OTHER_VARIABLES`.
+
+    :param ignored: sections of plugins that are disabled or failed to load (their
+        variables are tolerated, not read); None: sections outside ``classes`` are not
+        judged at all (before plugins are known).
+    """
     merged = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
     problems = []
     for name, text in sorted(env.items()):
-        if not name.startswith(ENV_PREFIX) or "__" not in name[len(ENV_PREFIX) :]:
+        if not name.startswith(ENV_PREFIX) or name in OTHER_VARIABLES:
+            continue
+        if "__" not in name[len(ENV_PREFIX) :]:
+            if ignored is not None:
+                problems.append(_not_a_key(name, classes))
             continue
         section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
         cls = classes.get(section)
         if cls is None:
-            continue  # a variable for a plugin that is not installed is not our business
+            if ignored is not None and section not in ignored:
+                known = ", ".join(sorted(classes))
+                problems.append(f"{name}: unknown section {section!r} (known: {known})")
+            continue
         fields = attrs.fields_dict(attrs.resolve_types(cls))
         if key not in fields:
             problems.append(f"{name}: {section} has no key {key!r}")
@@ -207,6 +338,21 @@ def apply_env(
     if problems:
         raise ConfigError(problems)
     return merged
+
+
+def _not_a_key(name: str, classes: Mapping[str, type]) -> str:
+    rest = name[len(ENV_PREFIX) :].lower()
+    hint = ""
+    for section in sorted(classes, key=len, reverse=True):
+        if rest.startswith(section + "_") and len(rest) > len(section) + 1:
+            key = rest[len(section) + 1 :].lstrip("_")
+            hint = f" (did you mean {ENV_PREFIX}{section.upper()}__{key.upper()}?)"
+            break
+    others = ", ".join(OTHER_VARIABLES)
+    return (
+        f"{name}: not a configuration variable: keys are {ENV_PREFIX}<SECTION>__<KEY>, "
+        f"with two underscores{hint}; the others allowed are {others}"
+    )
 
 
 def _from_env(text: str, tp: Any) -> Any:
@@ -297,12 +443,12 @@ def load(
     """Read the file, overlay the environment, structure everything."""
     env = os.environ if env is None else env
     raw = read_file(path)
-    raw = apply_env(raw, env, {**_CORE_CLASSES, **plugin_sections})
+    raw = apply_env(raw, env, {**_CORE_CLASSES, **plugin_sections}, ignored=ignored)
     return build(raw, plugin_sections, ignored=ignored, source=str(path) if path else "defaults")
 
 
 def core_raw(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     """Just the core sections, before plugins are known (to learn ``[plugins] disable``)."""
     core = {k: v for k, v in raw.items() if k in _CORE_CLASSES}
-    core = apply_env(core, env, _CORE_CLASSES)
+    core = apply_env(core, env, _CORE_CLASSES, ignored=None)
     return build(core, {})

@@ -279,19 +279,29 @@ class ConfigSection:
     cls: type
 
 
+def _no_arguments(parser: Any) -> None:
+    """A sub-command without options of its own."""
+
+
 @define(kw_only=True)
 class CliCommand:
     """A ``stash2plex <name>`` sub-command contributed by a plugin.
 
-    ``add_arguments`` receives the sub-command's :class:`argparse.ArgumentParser`;
-    ``run`` receives the parsed arguments and the (not started) application and returns the
-    process exit code, or an awaitable of it.
+    ``help`` is its line in ``stash2plex --help``; ``description`` (optional) the text atop
+    ``stash2plex <name> --help`` (default: ``help``). ``add_arguments`` (optional) receives
+    the sub-command's :class:`argparse.ArgumentParser`: give every option a ``help``
+    sentence. The global options (``--config``, ``--log-level``, ``--log-format``) are
+    added for you, so they work after the sub-command's name too. ``run`` receives the
+    parsed arguments and the (not started) application and returns the process exit code,
+    or an awaitable of it; a :class:`~stash2plex.ConfigError` it raises is printed as one
+    line with exit code 2.
     """
 
     name: str
     help: str
-    add_arguments: Callable[[Any], None]
     run: Callable[[Any, Any], int | Awaitable[int]]
+    add_arguments: Callable[[Any], None] = _no_arguments
+    description: str = ""
 
 
 @define(kw_only=True)

@@ -17,9 +17,15 @@ import pluggy
 from attrs import define, field
 
 from . import hookspecs
+from .config import ConfigError
 from .logs import get_logger
 
 GROUP = hookspecs.PROJECT
+#: Entry points naming the config sections a distribution's plugin owns, when a section is
+#: not named as the plugin (``stash = "stash2plex_stash_source.config:StashConfig"``).
+#: Read, never loaded: they let a disabled plugin's section be tolerated without importing
+#: the plugin.
+SECTIONS_GROUP = f"{GROUP}.sections"
 log = get_logger("stash2plex.plugins")
 
 
@@ -37,6 +43,8 @@ class PluginInfo:
     version: str = ""
     hooks: list[str] = field(factory=list)
     error: str = ""
+    #: Config sections its distribution declares in ``stash2plex.sections``.
+    sections: list[str] = field(factory=list)
 
 
 @define
@@ -48,8 +56,13 @@ class PluginSet:
 
     @property
     def inactive(self) -> frozenset[str]:
-        """Names of blocked or failed plugins (their config sections are tolerated)."""
-        return frozenset(n for n, i in self.infos.items() if i.status != "enabled")
+        """Config sections tolerated unread: those of blocked or failed plugins, by the
+        plugin's name and by the names its distribution declares (:data:`SECTIONS_GROUP`)."""
+        names = set()
+        for name, info in self.infos.items():
+            if info.status != "enabled":
+                names |= {name, *info.sections}
+        return frozenset(names)
 
     def describe(self) -> list[PluginInfo]:
         for name, plugin in self.pm.list_name_plugin():
@@ -89,16 +102,33 @@ def build_manager(
     pm.add_hookspecs(hookspecs)
     result = PluginSet(pm)
     blocked = set(disable)
+    found = _entry_points() if load_entrypoints else []
+    known = {ep.name for ep, _dist in found} | {name for name, _plugin in plugins}
+    unknown = sorted(blocked - known)
+    if unknown:
+        # A misspelled name would leave the plugin it meant running, silently.
+        names = ", ".join(repr(n) for n in unknown)
+        what = "is not an installed plugin" if len(unknown) == 1 else "are not installed plugins"
+        raise ConfigError(
+            [f"plugins.disable: {names} {what} (known: {', '.join(sorted(known)) or 'none'})"]
+        )
     for name in blocked:
         pm.set_blocked(name)
         result.infos[name] = PluginInfo(name=name, status="blocked")
     if load_entrypoints:
-        for ep, dist in _entry_points():
+        for ep, dist in found:
             dist_name = dist.metadata["Name"] if dist else ""
             version = dist.version if dist else ""
+            sections = (
+                [e.name for e in dist.entry_points if e.group == SECTIONS_GROUP] if dist else []
+            )
             if ep.name in blocked:
                 result.infos[ep.name] = PluginInfo(
-                    name=ep.name, status="blocked", distribution=dist_name, version=version
+                    name=ep.name,
+                    status="blocked",
+                    distribution=dist_name,
+                    version=version,
+                    sections=sections,
                 )
                 continue
             try:
@@ -117,11 +147,16 @@ def build_manager(
                     distribution=dist_name,
                     version=version,
                     error=f"{type(exc).__name__}: {exc}",
+                    sections=sections,
                 )
                 continue
             _register(pm, plugin, ep.name)
             result.infos[ep.name] = PluginInfo(
-                name=ep.name, status="enabled", distribution=dist_name, version=version
+                name=ep.name,
+                status="enabled",
+                distribution=dist_name,
+                version=version,
+                sections=sections,
             )
     for name, plugin in plugins:
         if name in blocked:

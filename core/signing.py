@@ -44,8 +44,9 @@ def _stored_key(path: Path) -> bytes:
 
 
 def signature(app: web.Application, path: str) -> str:
-    digest = hmac.new(_key(app), path.encode(), hashlib.sha256).digest()[:16]
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    # surrogatepass: any str can be signed (and refused), even one a bad URL decoded to.
+    digest = hmac.new(_key(app), path.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
 
 
 def signed_url(app: web.Application, path: str) -> str:
@@ -54,4 +55,9 @@ def signed_url(app: web.Application, path: str) -> str:
 
 
 def verify(app: web.Application, path: str, sig: str) -> bool:
-    return hmac.compare_digest(signature(app, path), sig or "")
+    """Whether ``sig`` is the signature of ``path``. Whatever a client sends is only ever
+    False, never an error: empty, malformed, non-ASCII (``compare_digest`` refuses
+    non-ASCII text with a TypeError), or not text at all."""
+    if not isinstance(sig, str) or not sig or not sig.isascii():
+        return False
+    return hmac.compare_digest(signature(app, path).encode(), sig.encode())

@@ -8,6 +8,7 @@ pip, and found by the host only through its entry point.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import sysconfig
@@ -53,9 +54,11 @@ def test_pip_installed_example_plugin_answers_a_match(tmp_path):
     ours = sysconfig.get_paths()["purelib"]
     (Path(site) / "borrowed.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
 
+    # --ignore-installed: the example may be installed here too (its README says how), and
+    # pip must still put it into the fresh environment, not count the borrowed copy.
     install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-         "--no-build-isolation", "--no-index", "--quiet", str(EXAMPLE)],
+         "--no-build-isolation", "--no-index", "--ignore-installed", "--quiet", str(EXAMPLE)],
         capture_output=True, text=True,
     )  # fmt: skip
     assert install.returncode == 0, install.stderr
@@ -79,6 +82,28 @@ def test_pip_installed_example_plugin_answers_a_match(tmp_path):
     assert item["guid"] == "tv.plex.agents.custom.stash2plex://movie/example-42"
     assert result["meta"]["MediaContainer"]["Metadata"][0]["title"] == "Example 42"
 
-    # and it is not in this environment: the fresh venv alone has it
-    ours_has = subprocess.run([sys.executable, "-c", "import stash2plex_example_source"])
-    assert ours_has.returncode != 0
+    # and what answered is the copy pip put into the fresh environment, whether or not
+    # this environment has one too
+    where = subprocess.run(
+        [str(python), "-c", "import stash2plex_example_source as m; print(m.__file__)"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert Path(where.stdout.strip()).is_relative_to(env_dir)
+
+    # The test snippet of docs/writing-plugins.md, run outside this repository.
+    outside = tmp_path / "my-plugin"
+    outside.mkdir()
+    docs = (ROOT / "docs" / "writing-plugins.md").read_text(encoding="utf-8")
+    section = docs.split("## Testing your plugin", 1)[1]
+    config = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    (outside / "pyproject.toml").write_text(config, encoding="utf-8")
+    (outside / "tests").mkdir()
+    (outside / "tests" / "test_plugin.py").write_text(snippet, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
+    done = subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"],
+        capture_output=True, text=True, cwd=outside, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout

@@ -7,11 +7,18 @@
 
 from __future__ import annotations
 
+import importlib
+import tomllib
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from stash2plex import HOOKS, MatchRequest
 from stash2plex.app import PLUGINS
 from stash2plex.config import ConfigError
+
+PLUGINS_DIR = Path(__file__).resolve().parents[2] / "plugins"
 
 
 def _infos(app):
@@ -93,3 +100,39 @@ def test_config_section_of_a_disabled_plugin_is_tolerated(make_app):
     assert app[PLUGINS].pm.get_plugin("owner") is None
     with pytest.raises(ConfigError, match=r"\[ghost\]: unknown section"):
         make_app({"ghost": {"x": 1}})
+
+
+def test_declared_section_of_a_disabled_plugin_is_tolerated_without_importing_it(make_app):
+    # The fake distribution declares [fake_settings] in the group stash2plex.sections.
+    env = {"STASH2PLEX_FAKE_SETTINGS__X": "1", "STASH2PLEX_PLUGINS__DISABLE": "fake_blocked"}
+    app = make_app({"fake_settings": {"x": 1}}, load_entrypoints=True, env=env)
+    assert _infos(app)["fake_blocked"].sections == ["fake_settings"]
+    for raw, env in (({"ghost": {"x": 1}}, {}), ({}, {"STASH2PLEX_GHOST__X": "1"})):
+        with pytest.raises(ConfigError, match="ghost"):
+            make_app(
+                raw,
+                load_entrypoints=True,
+                env={**env, "STASH2PLEX_PLUGINS__DISABLE": "fake_blocked"},
+            )
+
+
+def _repository_plugins() -> list[tuple[str, Any, list[str]]]:
+    found = []
+    for pyproject in sorted(PLUGINS_DIR.glob("*/pyproject.toml")):
+        points = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["entry-points"]
+        for name, target in points["stash2plex"].items():
+            declared = list(points.get("stash2plex.sections", {}))
+            found.append((name, target, declared))
+    return found
+
+
+@pytest.mark.parametrize(("name", "target", "declared"), _repository_plugins())
+def test_each_repository_plugin_declares_the_sections_not_named_after_it(name, target, declared):
+    plugin = importlib.import_module(target)
+    hook = getattr(plugin, "config_section", None)
+    owned = set() if hook is None else {hook().name}
+    # otherwise [section] would be refused while the plugin is disabled
+    assert owned <= {name, *declared}, (
+        f"{name}: declare {sorted(owned - {name})} under "
+        '[project.entry-points."stash2plex.sections"] in its pyproject.toml'
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import stat
 
+import pytest
+
 from stash2plex import signed_url, verify_signature
 from stash2plex.app import CONFIG
 
@@ -17,6 +19,16 @@ def test_signed_urls_are_stable_and_verified(make_app):
     assert verify_signature(app, "/images/scene/12/screenshot", sig)
     assert not verify_signature(app, "/images/scene/13/screenshot", sig)
     assert not verify_signature(app, "/images/scene/12/screenshot", "")
+
+
+@pytest.mark.parametrize(
+    "sig", ["\u00e9", "\ufffd" * 22, "\x00", "\ud800", "a" * 10_000, "====", None, b"abc"]
+)
+def test_any_malformed_signature_is_refused_not_an_error(make_app, sig):
+    app = make_app()
+    assert verify_signature(app, "/images/scene/12/screenshot", sig) is False
+    # and a path a bad URL decoded to is signed, not an error
+    assert verify_signature(app, "/images/\ud800", signed_url(app, "/images/\ud800")[-22:])
 
 
 def test_generated_key_is_kept_private_and_reused(make_app):

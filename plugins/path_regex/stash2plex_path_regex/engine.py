@@ -249,6 +249,48 @@ class Template:
         return problems
 
 
+#: Group references of other dialects: re.sub's \g<name> and \1, JavaScript's and
+#: .NET's $1, ${name} and $name.
+_DIALECT_RE = re.compile(r"\\g<(\w+)>|\$\{(\w+)\}|\$(\d+|[^\W\d]\w*)|\\(\d+)")
+
+
+def dialect_problem(text: str, pattern: re.Pattern[str]) -> str | None:
+    r"""A message when ``text`` names groups the way another regex dialect does.
+
+    ``\g<x>`` and ``${x}`` are refused wherever they appear (neither can be part of a
+    path). ``\1``, ``$1`` and ``$name`` can (``D:\Media\2019``): they are refused only in
+    a template that has no ``{...}`` reference and only when ``pattern`` has that group.
+    """
+    plain = _DIALECT_RE.sub("", text)
+    uses_ours = any(m.group(1) is not None for m in _TOKEN_RE.finditer(plain))
+    found: list[tuple[re.Match[str], str]] = []
+    for m in _DIALECT_RE.finditer(text):
+        strong = m.group(1) or m.group(2)
+        weak = m.group(3) or m.group(4)
+        if strong:
+            found.append((m, strong))
+        elif weak and not uses_ours:
+            known = int(weak) <= pattern.groups if weak.isdigit() else weak in pattern.groupindex
+            if known and weak != "0":
+                found.append((m, weak))
+    if not found:
+        return None
+    # In a Windows path the backslash before \g<x> or \1 was also a separator: keep it.
+    keep = "\\" if detect_style(text).windows else ""
+    fixed, pos = [], 0
+    for m, ref in found:
+        lead = keep if m.group(0).startswith("\\") else ""
+        fixed += [text[pos : m.start()], lead + "{" + ref + "}"]
+        pos = m.end()
+    fixed.append(text[pos:])
+    shown = ", ".join(m.group(0) for m, _ref in found)
+    return (
+        f"{quote(text)} uses {shown}, another regex dialect's group reference: write "
+        f"{quote(''.join(fixed))} (templates name groups as {{name}} or {{1}}; {{{{ and }}}} "
+        f"are literal braces)"
+    )
+
+
 # --- configuration --------------------------------------------------------------------
 
 
@@ -593,6 +635,13 @@ class _RegexRule(_Compiled):
                 self.pattern[side] = re.compile(nfc(self.source_text[side]), flags)
             except re.error as exc:
                 raise ValueError(f"{side}_pattern does not compile: {exc}") from None
+        dialects = [
+            f"{side}_template {problem}"
+            for side, read in (("stash", "plex"), ("plex", "stash"))
+            if (problem := dialect_problem(self.template[side].text, self.pattern[read]))
+        ]
+        if dialects:
+            raise ValueError("; ".join(dialects))
         problems = self.template["stash"].group_problems(self.pattern["plex"], "plex_pattern")
         problems += self.template["plex"].group_problems(self.pattern["stash"], "stash_pattern")
         if problems:
@@ -752,6 +801,7 @@ __all__ = [
     "canonical",
     "describe_rule",
     "detect_style",
+    "dialect_problem",
     "parse",
     "quote",
     "same_path",

@@ -115,6 +115,12 @@ def _run(args: argparse.Namespace, app: web.Application) -> int:
     for path in args.path:
         print(engine.explain(path, direction))
         unmapped += engine.map(path, direction) is None
+    if unmapped:
+        # The rules come from the same place serve reads them: say which, in case it is
+        # not the file meant.
+        source = app[stash2plex.CONFIG].source
+        shown = "built-in defaults (no --config, no $STASH2PLEX_CONFIG)"
+        print(f"configuration: {shown if source == 'defaults' else source}")
     return 1 if unmapped else 0
 
 

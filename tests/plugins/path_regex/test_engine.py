@@ -20,6 +20,7 @@ from stash2plex_path_regex.engine import (
     Template,
     canonical,
     detect_style,
+    quote,
     validate_rules,
 )
 
@@ -552,3 +553,54 @@ def test_canonical():
     assert canonical("d:/a//b/", Style.DRIVE) == r"d:\a\b"
     assert canonical("//a//b/", Style.POSIX) == "/a/b"
     assert canonical("relative//x", Style.POSIX) == "relative//x"  # not one of its paths
+
+
+def _regex_rule(stash_template: str, plex_template: str = "/media/{rest}") -> Rule:
+    return Rule(
+        name="r",
+        plex_pattern=r"/media/(?P<rest>.*)",
+        stash_template=stash_template,
+        stash_pattern=r"/data/(?P<rest>.*)",
+        plex_template=plex_template,
+    )
+
+
+@pytest.mark.parametrize(
+    ("template", "shown", "fixed"),
+    [
+        (r"/data/\g<rest>", r"\g<rest>", "/data/{rest}"),
+        (r"D:\Media\g<rest>", r"\g<rest>", r"D:\Media\{rest}"),  # the \ was a separator too
+        (r"/data/\g<1>", r"\g<1>", "/data/{1}"),
+        ("/data/${rest}", "${rest}", "/data/{rest}"),
+        ("/data/$1", "$1", "/data/{1}"),
+        ("/data/$rest", "$rest", "/data/{rest}"),
+        (r"/data/\1", r"\1", "/data/{1}"),
+        (r"D:\Media\1", r"\1", r"D:\Media\{1}"),
+    ],
+)
+def test_templates_in_another_dialect_are_refused_showing_ours(template, shown, fixed):
+    with pytest.raises(ValueError) as err:
+        _regex_rule(template)
+    message = str(err.value)
+    assert message.startswith(f"rule 'r': stash_template {quote(template)} uses {shown},")
+    assert f"write {quote(fixed)}" in message
+    assert "{name} or {1}" in message
+    _regex_rule(fixed)  # and the suggestion is a valid rule
+
+
+def test_both_templates_in_another_dialect_are_reported_together():
+    with pytest.raises(ValueError, match=r"stash_template .* uses \$1,.*; plex_template .* \\1,"):
+        _regex_rule("/data/$1", r"/media/\1")
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        r"D:\Media\2019\{rest}",  # a folder named 2019 beside a reference of ours
+        r"D:\Archive\2019\a.mp4",  # no such group: literal
+        "/data/$money/{rest}",  # not a group name: literal
+        "/data/{{1}}/{rest}",  # literal braces
+    ],
+)
+def test_look_alikes_that_are_paths_stay_literal(template):
+    _regex_rule(template)

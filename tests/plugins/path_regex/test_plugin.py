@@ -252,7 +252,8 @@ def test_cli_paths_prints_the_mapping_and_the_rule(site, tmp_path):
 def test_cli_paths_explains_a_miss(site, tmp_path):
     done = cli(site, tmp_path, "paths", r"d:\media\A\b.mp4", "--to", "stash")
     assert done.returncode == 1
-    assert done.stdout.splitlines()[-3:] == [
+    assert done.stdout.splitlines()[-1] == f"configuration: {tmp_path / 'stash2plex.toml'}"
+    assert done.stdout.splitlines()[-4:-1] == [
         r"no rule maps 'd:\media\A\b.mp4' to Stash",
         r"  nearest: rule 'nas' (rules[1]) expects prefix 'D:\Media' (case-sensitive); "
         r"path starts with 'd:\media'",
@@ -273,6 +274,42 @@ def test_cli_bad_rule_stops_with_the_rule_and_its_paths(site, tmp_path):
     assert (
         "path_regex.rules[0]: rule 'nas': sample 'E:\\Media\\x.mp4' is not mapped by this "
         "rule: expects prefix 'D:\\Media'; path starts with 'E:\\Media'"
+    ) in done.stderr
+
+
+def test_cli_paths_reads_the_configuration_serve_reads(site, tmp_path):
+    cli(site, tmp_path, "config")  # writes the usual stash2plex.toml
+    cfg = str(tmp_path / "stash2plex.toml")
+    bare = [sys.executable, "-m", "stash2plex", "paths", r"D:\Media\A\b.mp4", "--to", "stash"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(PLUGIN_ROOT)])}
+    # --config after the sub-command, as people type it; or $STASH2PLEX_CONFIG, as Docker sets
+    for args, extra in (([*bare, "--config", cfg], {}), (bare, {"STASH2PLEX_CONFIG": cfg})):
+        done = subprocess.run(
+            args, capture_output=True, text=True, cwd=tmp_path, env={**env, **extra}, timeout=60
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.splitlines()[0] == "/data/media/A/b.mp4"
+    # and a miss says which configuration it looked in
+    done = subprocess.run(bare, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[-1].startswith("configuration: built-in defaults")
+
+
+def test_cli_template_in_another_dialect_stops_check(site, tmp_path):
+    cfg = tmp_path / "stash2plex.toml"
+    cfg.write_text(
+        "[[path_regex.rules]]\nname = 'nas'\nplex_pattern = '/media/(?P<rest>.*)'\n"
+        "stash_template = '/data/\\g<rest>'\nstash_pattern = '/data/(?P<rest>.*)'\n"
+        "plex_template = '/media/{rest}'\n",
+        encoding="utf-8",
+    )
+    done = cli(site, tmp_path, "check")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert (
+        "path_regex.rules[0]: rule 'nas': stash_template '/data/\\g<rest>' uses \\g<rest>, "
+        "another regex dialect's group reference: write '/data/{rest}' (templates name groups "
+        "as {name} or {1}"
     ) in done.stderr
 
 

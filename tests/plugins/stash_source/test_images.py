@@ -130,6 +130,11 @@ async def test_unsigned_or_tampered_urls_are_refused(provider, small_stash, smal
         f"{path}?sig={sig[:-1]}{'A' if sig[-1] != 'A' else 'B'}",  # one character changed
         f"{path.replace(f'/scene/{sid}/', f'/scene/{other}/')}?sig={sig}",  # another scene
         f"{path.replace('/screenshot/', '/poster/')}?sig={sig}",  # another kind
+        f"{path}?sig=%C3%A9",  # non-ASCII: compare_digest would raise a TypeError
+        f"{path}?sig=%FF%FE",  # not UTF-8 at all
+        f"{path}?sig=%00{sig}",
+        f"{path}?sig={sig}%E2%80%8B",  # the right one, plus a zero-width space
+        f"{path}?sig={'A' * 4000}",
     ):
         resp = await client.get(attempt)
         assert resp.status == 403, attempt
