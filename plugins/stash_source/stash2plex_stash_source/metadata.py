@@ -11,7 +11,7 @@ import re
 import string
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
@@ -225,6 +225,14 @@ class SceneCache:
         """Refetch everything on next use, but keep values to serve stale if Stash is down."""
         for key, (_at, value) in self._items.items():
             self._items[key] = (float("-inf"), value)
+
+    def expire(self, scene_ids: Iterable[int]) -> None:
+        """Refetch these scenes on next use (their values kept to serve stale)."""
+        items = self._items
+        for scene_id in scene_ids:
+            cached = items.get(scene_id)
+            if cached is not None:
+                items[scene_id] = (float("-inf"), cached[1])
 
     async def get(self, scene_id: int) -> dict[str, Any] | None:
         cached = self._items.get(scene_id)
