@@ -111,11 +111,17 @@ class StashSource:
             hits += self.matcher.by_oshash(oshash, parts[-1] if parts else None, size)
         if filename:
             mapped = await self.hooks.map_path(filename, PathDirection.PLEX_TO_STASH)
+            exact: list[Hit] = []
             if mapped:
-                hits += self.matcher.by_path(mapped, cards=not manual)
-            duration_s = request.duration / 1000 if request.duration else None
-            # A scan's answer needs no more than the in-memory scene cards.
-            hits += self.matcher.by_suffix(parts, duration_s, cards=not manual)
+                exact = self.matcher.by_path(mapped, cards=not manual)
+                hits += exact
+            # The user's own rule found exactly one scene at exactly this path: the
+            # strongest path evidence. A look-alike elsewhere sharing a longer suffix
+            # (the rule renamed a folder) must not make it ambiguous, so no suffix step.
+            if not (len(exact) == 1 and exact[0].reason == "path"):
+                duration_s = request.duration / 1000 if request.duration else None
+                # A scan's answer needs no more than the in-memory scene cards.
+                hits += self.matcher.by_suffix(parts, duration_s, cards=not manual)
         threshold, margin = provider.match_threshold, provider.match_margin
         if manual or not _clears(hits, threshold):
             hits += self.matcher.by_title(request.title, request.year, request.date)
