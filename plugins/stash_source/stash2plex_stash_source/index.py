@@ -406,6 +406,12 @@ class SceneIndex:
     def __init__(self, path: Path, *, overlap_s: float = 300.0) -> None:
         self.path = Path(path)
         self.overlap_s = overlap_s
+        #: The Stash this index is for: its URL, or a name for the sample library (whose
+        #: URL changes at every start). None: the URL of the client it is built from.
+        self.source: str | None = None
+        #: The installation behind that URL (see :meth:`owner`), once known; recorded by
+        #: a build.
+        self.server_id: str | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scene-index")
         self._lock = asyncio.Lock()
@@ -525,6 +531,15 @@ class SceneIndex:
         """True once a full build has completed (now or in an earlier run)."""
         return "built_at" in self._meta()
 
+    def owner(self) -> tuple[str | None, str | None]:
+        """(source, server id) of the Stash the index was built from: its URL (or the
+        sample library's name) and its installation's identity when it was known."""
+        meta = self._meta()
+        return meta.get("source"), meta.get("server_id")
+
+    def _source_of(self, client: StashClient) -> str:
+        return self.source if self.source is not None else client.url
+
     @property
     def watermark(self) -> str | None:
         return self._meta().get("watermark")
@@ -580,7 +595,7 @@ class SceneIndex:
                 if not begun:
                     # Only once Stash has answered: a rebuild that comes due while Stash
                     # is away must not empty (and restore) the whole index at every retry.
-                    await self._write(self._begin_replace, client.url)
+                    await self._write(self._begin_replace, self._source_of(client))
                     begun = True
                 scenes = result["scenes"]
                 if total is None and isinstance(result.get("count"), int):
@@ -619,7 +634,8 @@ class SceneIndex:
             counts = await self._write(
                 self._finish_replace,
                 {
-                    "source": client.url,
+                    "source": self._source_of(client),
+                    "server_id": self.server_id,
                     "watermark": newest,
                     "margin_s": self.overlap_s + duration,
                 },
@@ -775,7 +791,7 @@ class SceneIndex:
         changed. Without a watermark (never built), or when the index was built from
         another Stash URL, this is a :meth:`build`."""
         meta = self._meta()
-        if meta.get("watermark") is None or meta.get("source") != client.url:
+        if meta.get("watermark") is None or meta.get("source") != self._source_of(client):
             return await self.build(client, page_size)
         async with self._lock:
             return await self._refresh_locked(client, page_size)
@@ -893,7 +909,7 @@ class SceneIndex:
         The same rule means an empty answer deletes nothing: emptying Stash entirely shows
         up at the next :meth:`build`, never because one listing came back blank.
         """
-        if self._meta().get("source") != client.url:
+        if self._meta().get("source") != self._source_of(client):
             log.info("index.sweep.skipped", reason="index not built from this Stash")
             return 0
         async with self._lock:
@@ -950,6 +966,44 @@ class SceneIndex:
             self._rollback()
             raise
         return len(gone)
+
+    # --- whose index ------------------------------------------------------------------
+
+    async def record_server_id(self, server_id: str) -> None:
+        """Record the installation an index built before it was known belongs to."""
+        self.server_id = server_id
+        async with self._lock:
+            await self._write(self._store_meta, {"server_id": server_id})
+
+    def _store_meta(self, values: dict[str, Any]) -> None:
+        self._w.execute("BEGIN IMMEDIATE")
+        self._set_meta(values)
+        self._w.execute("COMMIT")
+
+    async def clear(self) -> None:
+        """Empty the index (not ready until the next build): it belongs to another Stash
+        and must not be served, not even while the right one is unreachable."""
+        async with self._lock:
+            await self._write(self._clear)
+        log.info("index.cleared", path=str(self.path))
+
+    def _clear(self) -> None:
+        w = self._w
+        w.execute("BEGIN IMMEDIATE")
+        try:
+            for table in ("files", "scenes", "changed"):
+                w.execute(f"DELETE FROM {table}")
+            w.execute("DELETE FROM meta WHERE key != 'schema_version'")
+            if self._fts:
+                w.execute("DELETE FROM scenes_fts")
+            self._tails_stale()
+            self._suffix = _SuffixMap.read(w)
+            w.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        self._tails_current()
+        self._checkpoint()
 
     # --- changes to report ----------------------------------------------------------
 

@@ -21,6 +21,7 @@ __all__ = [
     "SCENES_UPDATED_SINCE",
     "SCENE_IDS_PAGE",
     "SCENE_PAGE",
+    "SERVER",
     "VERSION",
 ]
 
@@ -45,6 +46,14 @@ VERSION = """
 query Stash2PlexVersion {
   version { version hash build_time }
   systemStatus { status databaseSchema appSchema }
+}
+"""
+
+#: Which Stash installation answers: its database and configuration files. The index
+#: records them, so an index built from another Stash behind the same URL is never served.
+SERVER = """
+query Stash2PlexServer {
+  systemStatus { databasePath configPath }
 }
 """
 
@@ -138,6 +147,7 @@ query Stash2PlexFindScene($id: ID!) {
 #: Every document by constant name, for tests and schema checks.
 ALL: dict[str, str] = {
     "VERSION": VERSION,
+    "SERVER": SERVER,
     "SCENE_PAGE": SCENE_PAGE,
     "SCENES_UPDATED_SINCE": SCENES_UPDATED_SINCE,
     "SCENE_IDS_PAGE": SCENE_IDS_PAGE,

@@ -50,6 +50,9 @@ from .oshash import oshash_file
 log = get_logger("stash2plex.stash_source")
 SECTION = "stash"
 INDEX_FILE = "stash-index.sqlite3"
+#: The sample library's index: apart from a real one, so pointing the same data directory
+#: at a real Stash never serves the sample's scenes (and going back costs no rebuild).
+SAMPLE_INDEX_FILE = "stash-sample-index.sqlite3"
 #: Trailing path components tried under each media root (no library nests deeper).
 MAX_LOCAL_DEPTH = 16
 RENDERED_MAX = 5000
@@ -74,6 +77,8 @@ class StashSource:
         self.client = client
         self.index = index
         self.sample = sample
+        # The sample server's URL changes at every start: it is named by its size instead.
+        index.source = f"sample library of {config.sample_scenes} scenes" if sample else client.url
         self.matcher = Matcher(
             index,
             require_organized=config.require_organized,
@@ -241,8 +246,38 @@ class StashSource:
 
     # --- index upkeep -------------------------------------------------------------------
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Drop an index built from another Stash (before anything is served from it),
+        then keep the index current in the background."""
+        source, _server = self.index.owner()
+        if self.index.ready and source != self.index.source:
+            log.warning(
+                "index.foreign", built_from=source, configured=self.index.source, action="rebuild"
+            )
+            await self.index.clear()
         self._task = asyncio.get_running_loop().create_task(self._upkeep(), name="stash-index")
+
+    async def _check_server(self) -> None:
+        """Ask which installation answers at the URL; an index built from another one is
+        dropped (503 until rebuilt). Unreachable: the URL alone says which Stash it is."""
+        try:
+            data = await self.client.execute(queries.SERVER, None, "Stash2PlexServer")
+        except StashError:
+            return
+        status = data.get("systemStatus") or {}
+        server_id = f"{status.get('databasePath') or ''} {status.get('configPath') or ''}"
+        self.index.server_id = server_id
+        if not self.index.ready:
+            return
+        _source, recorded = self.index.owner()
+        if recorded is None:
+            # Built before the installation was known, from this URL: take it as this one.
+            await self.index.record_server_id(server_id)
+        elif recorded != server_id:
+            log.warning(
+                "index.foreign", built_from=recorded, configured=server_id, action="rebuild"
+            )
+            await self.index.clear()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -256,6 +291,7 @@ class StashSource:
         last_sweep = last_build = time.monotonic()
         while True:
             try:
+                await self._check_server()
                 stale = time.monotonic() - last_build >= self.config.rebuild_every_s
                 if not self.index.ready or stale:
                     log.info("index.build.start", stash=self.client.url, rebuild=stale)
@@ -353,7 +389,9 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
             url=url,
         )
     session = aiohttp.ClientSession()
-    index = SceneIndex(app[CONFIG].data_dir / INDEX_FILE)
+    index = SceneIndex(
+        app[CONFIG].data_dir / (SAMPLE_INDEX_FILE if sample_server is not None else INDEX_FILE)
+    )
     client = StashClient(
         url,
         config.api_key,
@@ -364,8 +402,8 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
     )
     source = StashSource(app, config, client, index, sample=sample_server is not None)
     app[RUNTIME_SOURCE][SECTION] = source
-    source.start()
     try:
+        await source.start()
         yield
     finally:
         await source.stop()
