@@ -74,6 +74,8 @@ T = TypeVar("T")
 SCHEMA_VERSION: Final = 1
 #: ``index.build.progress`` is logged every this many pages.
 PROGRESS_EVERY_PAGES: Final = 10
+#: Related ids per "scenes showing them" query (a bulk edit may touch thousands).
+_RELATED_CHUNK: Final = 500
 #: search() ranks by words found in at most this many scenes; commoner words are too vague
 #: to be worth ranking (it runs in the event loop).
 _FTS_RANK_CAP: Final = 1000
@@ -224,6 +226,14 @@ _DDL = [
     # written in the same transaction as the change, so a crash before the report only
     # delays it to the next start.
     "CREATE TABLE IF NOT EXISTS changed (scene_id INTEGER PRIMARY KEY) WITHOUT ROWID",
+    # The last change seen of each performer, studio and tag a poll delivered: the poll's
+    # overlap margin delivers them again, and an unchanged one is not a change.
+    """CREATE TABLE IF NOT EXISTS related (
+        kind TEXT NOT NULL,
+        id INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (kind, id)
+    ) WITHOUT ROWID""",
 ]
 _FTS_DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS scenes_fts USING fts5("
@@ -688,8 +698,11 @@ class SceneIndex:
             w.execute("CREATE TEMP TABLE before_rebuild AS SELECT id, updated_at FROM main.scenes")
         else:
             # A first build, or another library: nothing in it is a change to report, and
-            # what was pending names scenes of another library.
+            # what was pending names scenes of another library; the poll of related
+            # objects starts over.
             w.execute("DELETE FROM changed")
+            w.execute("DELETE FROM related")
+            w.execute("DELETE FROM meta WHERE key LIKE 'related%'")
         w.execute("DELETE FROM files")
         w.execute("DELETE FROM scenes")
         if self._fts:
@@ -898,6 +911,174 @@ class SceneIndex:
             self._suffix = _SuffixMap.read(self._w)
             self._tails_current()
 
+    # --- related objects ------------------------------------------------------------
+
+    async def refresh_related(self, client: StashClient, page_size: int = 1000) -> int:
+        """Poll performers, studios and tags changed since the last poll (by
+        ``updated_at``, with the same overlap margin as scenes), and mark the scenes that
+        show them as changed (see :meth:`pending_changes`): their names, photos, logos and
+        parents are in those scenes' metadata, yet editing them leaves the scenes'
+        ``updated_at`` alone. A studio's scenes are also rewritten in the index (its name
+        is part of what matching shows). Returns how many scenes were marked.
+
+        The first poll after a first build only records where each kind starts.
+        """
+        meta = self._meta()
+        if "built_at" not in meta or meta.get("source") != self._source_of(client):
+            return 0
+        async with self._lock:
+            return await self._refresh_related_locked(client, page_size)
+
+    async def _refresh_related_locked(self, client: StashClient, page_size: int) -> int:
+        started = time.monotonic()
+        meta = self._meta()
+        margin = _float(meta.get("related_margin_s")) or self.overlap_s
+        marks = {kind: meta.get(f"related_watermark_{kind}") for kind in queries.RELATED}
+        # Seeded kinds: what changed up to the newest stamp was already in the build.
+        seeded: dict[str, str] = {}
+        if any(mark is None for mark in marks.values()):
+            data = await client.execute(queries.RELATED_NEWEST, None, "Stash2PlexRelatedNewest")
+            for kind, mark in marks.items():
+                if mark is None:
+                    rows = _list_of(data, f"find{kind.title()}", kind)
+                    seeded[kind] = marks[kind] = (rows[0].get("updated_at") if rows else "") or ""
+        stamps: list[tuple[str, int, str]] = []
+        changed: dict[str, list[int]] = {}
+        newest_marks: dict[str, Any] = {}
+        for kind, (since_doc, _scenes_doc) in queries.RELATED.items():
+            mark = marks[kind] or ""
+            found = await self._related_since(client, kind, since_doc, mark, margin, page_size)
+            stored = self._related_stamps(kind, [rid for rid, _stamp in found])
+            seed = seeded.get(kind)
+            changed[kind] = [
+                rid
+                for rid, stamp in found
+                if stored.get(rid) != stamp and (seed is None or stamp > seed)
+            ]
+            stamps += [(kind, rid, stamp) for rid, stamp in found if stored.get(rid) != stamp]
+            newest = max([mark, *(stamp for _rid, stamp in found)])
+            newest_marks[f"related_watermark_{kind}"] = newest
+        touched: set[int] = set()
+        studio_scenes: list[dict[str, Any]] = []
+        for kind, ids in changed.items():
+            scenes_doc = queries.RELATED[kind][1]
+            for chunk in range(0, len(ids), _RELATED_CHUNK):
+                scenes = await self._scenes_with(
+                    client, kind, scenes_doc, ids[chunk : chunk + _RELATED_CHUNK], page_size
+                )
+                touched.update(int(scene["id"]) for scene in scenes)
+                if kind == "studios":
+                    studio_scenes += scenes
+        duration = time.monotonic() - started
+        newest_marks["related_margin_s"] = self.overlap_s + duration
+        await self._write(self._apply_related, stamps, touched, studio_scenes, newest_marks)
+        (log.info if touched else log.debug)(
+            "index.related.done",
+            performers=len(changed["performers"]),
+            studios=len(changed["studios"]),
+            tags=len(changed["tags"]),
+            scenes=len(touched),
+            duration_s=round(duration, 3),
+        )
+        return len(touched)
+
+    async def _related_since(
+        self,
+        client: StashClient,
+        kind: str,
+        document: str,
+        mark: str,
+        margin: float,
+        page_size: int,
+    ) -> list[tuple[int, str]]:
+        """(id, updated_at) of every object of ``kind`` changed since ``mark`` less the
+        margin (everything when there is no mark: nothing of that kind existed)."""
+        since = shift_timestamp(mark, -margin) if mark else ""
+        found: list[tuple[int, str]] = []
+        page = 1
+        while True:
+            data = await client.execute(
+                document,
+                {"since": since, "page": page, "n": page_size},
+                f"Stash2Plex{kind.title()}UpdatedSince",
+            )
+            rows = _list_of(data, f"find{kind.title()}", kind)
+            found += [(int(r["id"]), r.get("updated_at") or "") for r in rows]
+            if len(rows) < page_size:
+                return found
+            page += 1
+
+    async def _scenes_with(
+        self, client: StashClient, kind: str, document: str, ids: list[int], page_size: int
+    ) -> list[dict[str, Any]]:
+        """Every scene showing one of ``ids``, by id (keyset pages)."""
+        out: list[dict[str, Any]] = []
+        after = 0
+        while True:
+            data = await client.execute(
+                document,
+                {"ids": [str(i) for i in ids], "after": after, "n": page_size},
+                f"Stash2PlexScenesWith{kind.title()}",
+            )
+            scenes = _scenes_of(data)
+            if not scenes:
+                return out
+            last = int(scenes[-1]["id"])
+            if last <= after:
+                raise StashBadResponse(
+                    f"Stash returned scenes out of id order after id {after}: cannot page"
+                )
+            out += scenes
+            after = last
+            if len(scenes) < page_size:
+                return out
+
+    def _related_stamps(self, kind: str, ids: list[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        rows = self._r.execute(
+            "SELECT id, updated_at FROM related WHERE kind = ? "
+            "AND id IN (SELECT value FROM json_each(?))",
+            (kind, orjson.dumps(ids).decode()),
+        )
+        return dict(rows.fetchall())
+
+    def _apply_related(
+        self,
+        stamps: list[tuple[str, int, str]],
+        touched: set[int],
+        scenes: list[dict[str, Any]],
+        meta: dict[str, Any],
+    ) -> None:
+        w = self._w
+        if scenes:
+            self._tails_stale()  # read again below, once committed
+        w.execute("BEGIN IMMEDIATE")
+        try:
+            w.executemany(
+                "INSERT OR REPLACE INTO related (kind, id, updated_at) VALUES (?, ?, ?)", stamps
+            )
+            if scenes:
+                self._insert_page(scenes)
+                if self._fts:
+                    ids = [(int(s["id"]),) for s in scenes]
+                    w.executemany("DELETE FROM scenes_fts WHERE rowid = ?", ids)
+                    w.executemany(
+                        "INSERT INTO scenes_fts (rowid, title, studio, code) "
+                        "SELECT id, title, studio, code FROM scenes WHERE id = ?",
+                        ids,
+                    )
+                self._store_counts()
+            w.executemany(
+                "INSERT OR IGNORE INTO changed (scene_id) VALUES (?)", [(i,) for i in touched]
+            )
+            self._set_meta(meta)
+            w.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        self._settle_tails()
+
     # --- sweep --------------------------------------------------------------------------
 
     async def sweep(self, client: StashClient, page_size: int = 5000) -> int:
@@ -991,7 +1172,7 @@ class SceneIndex:
         w = self._w
         w.execute("BEGIN IMMEDIATE")
         try:
-            for table in ("files", "scenes", "changed"):
+            for table in ("files", "scenes", "changed", "related"):
                 w.execute(f"DELETE FROM {table}")
             w.execute("DELETE FROM meta WHERE key != 'schema_version'")
             if self._fts:
@@ -1655,6 +1836,13 @@ async def _scene_page(client: StashClient, after: int, n: int) -> dict[str, Any]
     if not isinstance(result, dict) or not isinstance(result.get("scenes"), list):
         raise StashBadResponse("Stash answered findScenes without a scenes list")
     return result
+
+
+def _list_of(data: dict[str, Any], field: str, key: str) -> list[dict[str, Any]]:
+    result = data.get(field)
+    if not isinstance(result, dict) or not isinstance(result.get(key), list):
+        raise StashBadResponse(f"Stash answered {field} without a {key} list")
+    return result[key]
 
 
 def _scenes_of(data: dict[str, Any]) -> list[dict[str, Any]]:

@@ -310,6 +310,8 @@ class StashSource:
                             # its TTL: the refetch answers "gone" (or stale if Stash fails).
                             self.cache.expire_all()
                             log.info("index.swept", removed=removed)
+                # Renamed performers, studios, tags: their scenes' metadata changed too.
+                await self.index.refresh_related(self.client)
                 self.sync_error = None
             except asyncio.CancelledError:
                 raise

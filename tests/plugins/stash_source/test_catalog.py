@@ -35,11 +35,11 @@ class Recorder:
 
     @hookimpl
     async def on_scenes_changed(self, rating_keys: Sequence[str], app: web.Application) -> None:
-        self.calls.append(list(rating_keys))
         for key in rating_keys:
             found = await app[HOOKS].build_metadata(key)
             if found is not None:
                 self.titles[key] = found[1].title
+        self.calls.append(list(rating_keys))  # last: the test waits for this
 
 
 def _expected(library: Library, scene_id: int) -> CatalogScene:
@@ -64,11 +64,16 @@ async def _catalog(app: web.Application) -> SceneCatalog:
 
 
 async def test_catalog_lists_every_scene_from_the_index(
-    provider, small_stash: FakeStash, small_library: Library
+    provider, small_stash: FakeStash, small_library: Library, eventually
 ) -> None:
     client = await provider(small_stash.url)
     catalog = await _catalog(client.app)
     assert catalog.ready
+
+    async def upkeep_done() -> bool:  # the first round's last request (next in 300 s)
+        return "Stash2PlexRelatedNewest" in small_stash.operations
+
+    await eventually(upkeep_done, what="the first upkeep round")
     asked = list(small_stash.operations)
     got = [scene async for scene in catalog.scenes()]
     assert small_stash.operations == asked  # served from local state: no Stash request
