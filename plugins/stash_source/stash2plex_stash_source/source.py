@@ -31,19 +31,32 @@ from stash2plex import (
 )
 
 from . import queries
+from .catalog import StashCatalog
 from .client import StashClient, StashError
 from .config import StashConfig
 from .index import IndexedScene, SceneIndex
-from .matcher import AnyScene, Hit, Matcher, best_per_scene, scene_id_from_key, split_path
+from .matcher import (
+    RATING_KEY_PREFIX,
+    AnyScene,
+    Hit,
+    Matcher,
+    scene_id_from_key,
+    split_path,
+)
 from .metadata import SceneCache, epoch, stem, to_metadata
 from .oshash import oshash_file
 
 log = get_logger("stash2plex.stash_source")
 SECTION = "stash"
 INDEX_FILE = "stash-index.sqlite3"
+#: The sample library's index: apart from a real one, so pointing the same data directory
+#: at a real Stash never serves the sample's scenes (and going back costs no rebuild).
+SAMPLE_INDEX_FILE = "stash-sample-index.sqlite3"
 #: Trailing path components tried under each media root (no library nests deeper).
 MAX_LOCAL_DEPTH = 16
 RENDERED_MAX = 5000
+#: At most this long at start for Stash to say which installation it is.
+IDENTIFY_AT_START_S = 2.0
 
 
 class StashSource:
@@ -65,6 +78,8 @@ class StashSource:
         self.client = client
         self.index = index
         self.sample = sample
+        # The sample server's URL changes at every start: it is named by its size instead.
+        index.source = f"sample library of {config.sample_scenes} scenes" if sample else client.url
         self.matcher = Matcher(
             index,
             require_organized=config.require_organized,
@@ -76,11 +91,14 @@ class StashSource:
         #: scene id -> (the cached scene dict it was made from, base URL, Metadata)
         self._rendered: dict[int, tuple[dict[str, Any], str, Metadata]] = {}
         self._task: asyncio.Task[None] | None = None
+        #: Upkeep rounds finished (build or refresh, related objects, report), whatever
+        #: their outcome: lets a caller wait until the background work has settled.
+        self.rounds = 0
+        self.catalog = StashCatalog(index, ready=lambda: self.index.ready)
 
     # --- matching -----------------------------------------------------------------------
 
     async def resolve(self, request: MatchRequest) -> list[Candidate]:
-        provider = self.provider
         manual = request.is_manual
         filename = request.filename
         # Only our own guids are proof: another provider's keys may look like ours and
@@ -101,28 +119,30 @@ class StashSource:
             hits += self.matcher.by_oshash(oshash, parts[-1] if parts else None, size)
         if filename:
             mapped = await self.hooks.map_path(filename, PathDirection.PLEX_TO_STASH)
+            exact: list[Hit] = []
             if mapped:
-                hits += self.matcher.by_path(mapped, cards=not manual)
-            duration_s = request.duration / 1000 if request.duration else None
-            # A scan's answer needs no more than the in-memory scene cards.
-            hits += self.matcher.by_suffix(parts, duration_s, cards=not manual)
-        threshold, margin = provider.match_threshold, provider.match_margin
-        if manual or not _clears(hits, threshold):
+                exact = self.matcher.by_path(mapped, cards=not manual)
+                hits += exact
+            # The user's own rule found exactly one scene at exactly this path: the
+            # strongest path evidence. A look-alike elsewhere sharing a longer suffix
+            # (the rule renamed a folder) must not make it ambiguous, so no suffix step.
+            if not (len(exact) == 1 and exact[0].reason == "path"):
+                duration_s = request.duration / 1000 if request.duration else None
+                # A scan's answer needs no more than the in-memory scene cards.
+                hits += self.matcher.by_suffix(parts, duration_s, cards=not manual)
+        # Title similarity scores 70 at most: Fix Match material. A scan asks it only when
+        # nothing else was found (a threshold lowered that far may then take it).
+        if manual or not hits:
             hits += self.matcher.by_title(request.title, request.year, request.date)
-        ranked = best_per_scene(self.matcher.gate(hits))
-        if manual:
-            ranked = ranked[:20]
-        elif len(ranked) > 1:
-            # A scan's host takes the best only if it beats the runner-up by the margin:
-            # a runner-up further behind cannot change that, so it is not built at all.
-            ranked = [ranked[0], *(h for h in ranked[1:2] if ranked[0].score - h.score < margin)]
+        # Every hit as a candidate: the host merges them (one per scene, its best score),
+        # ranks them and applies the threshold and margin, once for every source.
         return [
             Candidate(
                 metadata=self._candidate_metadata(h.scene, thumb=manual),
                 score=h.score,
                 reason=h.reason,
             )
-            for h in ranked
+            for h in self.matcher.gate(hits)
         ]
 
     def _candidate_metadata(self, scene: AnyScene, *, thumb: bool) -> Metadata:
@@ -225,8 +245,46 @@ class StashSource:
 
     # --- index upkeep -------------------------------------------------------------------
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Drop an index built from another Stash (before anything is served from it),
+        then keep the index current in the background."""
+        source, _server = self.index.owner()
+        if self.index.ready and source != self.index.source:
+            log.warning(
+                "index.foreign", built_from=source, configured=self.index.source, action="rebuild"
+            )
+            await self.index.clear()
+        elif self.index.ready:
+            # Same URL: ask which installation answers before serving, briefly. A Stash
+            # that is down or slow must not hold up the start (the URL then decides; the
+            # upkeep asks again).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._check_server(), min(IDENTIFY_AT_START_S, self.config.timeout_s)
+                )
         self._task = asyncio.get_running_loop().create_task(self._upkeep(), name="stash-index")
+
+    async def _check_server(self) -> None:
+        """Ask which installation answers at the URL; an index built from another one is
+        dropped (503 until rebuilt). Unreachable: the URL alone says which Stash it is."""
+        try:
+            data = await self.client.execute(queries.SERVER, None, "Stash2PlexServer")
+        except StashError:
+            return
+        status = data.get("systemStatus") or {}
+        server_id = f"{status.get('databasePath') or ''} {status.get('configPath') or ''}"
+        self.index.server_id = server_id
+        if not self.index.ready:
+            return
+        _source, recorded = self.index.owner()
+        if recorded is None:
+            # Built before the installation was known, from this URL: take it as this one.
+            await self.index.record_server_id(server_id)
+        elif recorded != server_id:
+            log.warning(
+                "index.foreign", built_from=recorded, configured=server_id, action="rebuild"
+            )
+            await self.index.clear()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -240,18 +298,17 @@ class StashSource:
         last_sweep = last_build = time.monotonic()
         while True:
             try:
+                await self._check_server()
                 stale = time.monotonic() - last_build >= self.config.rebuild_every_s
                 if not self.index.ready or stale:
                     log.info("index.build.start", stash=self.client.url, rebuild=stale)
                     await self.index.build(self.client)
+                    # A rebuild also catches what no scene's updated_at shows (a studio
+                    # renamed, a file moved): nothing cached is trusted after it.
                     self.cache.expire_all()
                     last_sweep = last_build = time.monotonic()
                 else:
-                    changed = await self.index.refresh(self.client)
-                    if changed:
-                        # Edited scenes must not be served from the cache until its TTL.
-                        self.cache.expire_all()
-                        log.info("index.refreshed", changed=changed)
+                    await self.index.refresh(self.client)
                     if time.monotonic() - last_sweep >= self.config.sweep_every_s:
                         removed = await self.index.sweep(self.client)
                         last_sweep = time.monotonic()
@@ -261,6 +318,8 @@ class StashSource:
                             self.cache.expire_all()
                             log.info("index.swept", removed=removed)
                 self.sync_error = None
+                # Renamed performers, studios, tags: their scenes' metadata changed too.
+                await self.index.refresh_related(self.client)
             except asyncio.CancelledError:
                 raise
             except StashError as exc:
@@ -269,6 +328,14 @@ class StashSource:
             except Exception as exc:
                 self.sync_error = f"{type(exc).__name__}: {exc}"
                 log.exception("index.sync_crashed")
+            # Also after a failed refresh: the pages it applied before failing stay.
+            try:
+                await self.report_changes()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("index.report_failed")
+            self.rounds += 1
             # A failed first build retries sooner than the steady refresh.
             delay = (
                 self.config.index_refresh_s
@@ -276,6 +343,20 @@ class StashSource:
                 else min(30.0, self.config.index_refresh_s)
             )
             await asyncio.sleep(delay)
+
+    async def report_changes(self) -> list[int]:
+        """Tell every plugin which scenes changed (``on_scenes_changed``), once their
+        cached metadata is dropped, so ``build_metadata`` already answers with the new
+        values. The index keeps them pending until this is done: a crash before the report
+        only delays it."""
+        ids = self.index.pending_changes()
+        if not ids:
+            return ids
+        self.cache.expire(ids)
+        log.info("index.scenes_changed", scenes=len(ids))
+        await self.hooks.on_scenes_changed([f"{RATING_KEY_PREFIX}{i}" for i in ids])
+        await self.index.forget_changes(ids)
+        return ids
 
     def health(self) -> dict[str, Any]:
         client = self.client
@@ -318,7 +399,9 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
             url=url,
         )
     session = aiohttp.ClientSession()
-    index = SceneIndex(app[CONFIG].data_dir / INDEX_FILE)
+    index = SceneIndex(
+        app[CONFIG].data_dir / (SAMPLE_INDEX_FILE if sample_server is not None else INDEX_FILE)
+    )
     client = StashClient(
         url,
         config.api_key,
@@ -329,8 +412,8 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
     )
     source = StashSource(app, config, client, index, sample=sample_server is not None)
     app[RUNTIME_SOURCE][SECTION] = source
-    source.start()
     try:
+        await source.start()
         yield
     finally:
         await source.stop()
@@ -338,15 +421,6 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
         index.close()
         if sample_server is not None:
             await sample_server.close()
-
-
-def _clears(hits: list[Hit], threshold: int) -> bool:
-    """Whether any hit reaches ``threshold`` (a loop: cheaper than any() over a generator,
-    and a scan asks on every request)."""
-    for hit in hits:  # noqa: SIM110
-        if hit.score >= threshold:
-            return True
-    return False
 
 
 #: Filled at start-up (the app is frozen by then, so a mutable holder set while building).
