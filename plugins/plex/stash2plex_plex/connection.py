@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import XML, Element, ParseError
 
 import requests
 from plexapi import exceptions as plex_exc
@@ -102,10 +102,18 @@ class PlexConnection:
     # --- the event-loop side ------------------------------------------------------------
 
     async def call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        return await self._submit(self._run, fn, args)
+
+    async def identity(self) -> str:
+        """PMS's version from ``GET /identity``, which needs no token: whether Plex
+        answers at all, apart from whether the token works."""
+        return await self._submit(self._run_unconnected, self._identity, ())
+
+    async def _submit(self, runner: Callable[..., _T], fn: Callable[..., Any], args: Any) -> _T:
         if self.closed:
             raise PlexTransient("the Plex connection is closed")
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, self._run, fn, args)
+        future = loop.run_in_executor(self._executor, runner, fn, args)
         try:
             # Requests time out on their own; this only guards against a stuck thread.
             return await asyncio.wait_for(future, self.timeout_s * 2 + 5)
@@ -122,8 +130,11 @@ class PlexConnection:
     # --- the worker thread ---------------------------------------------------------------
 
     def _run(self, fn: Callable[..., _T], args: tuple[Any, ...]) -> _T:
+        return self._run_unconnected(lambda: fn(self._connect(), *args), ())
+
+    def _run_unconnected(self, fn: Callable[..., _T], args: tuple[Any, ...]) -> _T:
         try:
-            return fn(self._connect(), *args)
+            return fn(*args)
         except PlexError:
             raise
         except (plex_exc.Unauthorized, plex_exc.NotFound, plex_exc.BadRequest) as exc:
@@ -140,6 +151,13 @@ class PlexConnection:
             raise PlexTransient(f"request to Plex failed: {self._scrub(str(exc))}") from None
         except ParseError as exc:
             raise PlexTransient(f"Plex sent an unreadable answer: {exc}") from None
+
+    def _identity(self) -> str:
+        response = requests.get(f"{self.url}/identity", timeout=self.timeout_s, verify=self._verify)
+        self._remember(response)
+        if response.status_code != 200:
+            raise self._from_status(Exception(f"status {response.status_code}"))
+        return str(XML(response.content).get("version") or "unknown version")
 
     def _connect(self) -> _Server:
         if self._server is None:

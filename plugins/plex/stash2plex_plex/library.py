@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from plexapi import utils as plex_utils
@@ -33,6 +34,7 @@ from .connection import PlexConnection
 from .index import ItemIndex, parse_items, parse_sections
 
 log = get_logger("stash2plex.plex")
+_T = TypeVar("_T")
 #: Tag kind (as :class:`~stash2plex.PlexEdit` names it) -> the element a full item lists.
 TAG_ELEMENTS = {
     "genre": "Genre",
@@ -86,7 +88,7 @@ class PlexLibraryService:
             index_age_s=self.index.age_s(),
         )
 
-    async def _call(self, fn, *args):  # type: ignore[no-untyped-def]
+    async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
         """A call on the worker thread that also keeps :meth:`state` current."""
         try:
             result = await self.connection.call(fn, *args)
@@ -117,12 +119,35 @@ class PlexLibraryService:
             self._missing = []
         else:
             by_title = {s.title: s for s in everything}
-            chosen = [by_title[name] for name in wanted if name in by_title]
-            self._missing = [name for name in wanted if name not in by_title]
+            # Only movie libraries: an item's files are on the item itself there.
+            chosen = [by_title[n] for n in wanted if n in by_title and by_title[n].type == "movie"]
+            self._missing = [n for n in wanted if n not in by_title]
             if self._missing:
                 log.warning("plex.libraries_missing", missing=self._missing)
+            others = [n for n in wanted if n in by_title and by_title[n].type != "movie"]
+            if others:
+                log.warning("plex.libraries_not_movie", libraries=others)
         self._sections = chosen
         return chosen
+
+    @property
+    def read_sections(self) -> list[PlexSection]:
+        """The libraries the last read covered (empty before the first)."""
+        return list(self._sections or ())
+
+    @property
+    def missing_libraries(self) -> list[str]:
+        """Configured library names the server did not have at the last look."""
+        return list(self._missing)
+
+    async def count(self, section_key: str) -> int:
+        """How many items a library holds: one empty page, its ``totalSize``."""
+        container = await self._call(
+            PlexConnection.get,
+            f"/library/sections/{section_key}/all?type=1"
+            "&X-Plex-Container-Start=0&X-Plex-Container-Size=0",
+        )
+        return int(container.get("totalSize") or 0)
 
     # --- reading ----------------------------------------------------------------------
 

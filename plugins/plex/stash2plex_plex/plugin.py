@@ -8,6 +8,7 @@ Plex: ``/healthz`` reports Plex's state from memory.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
@@ -16,6 +17,8 @@ from aiohttp import web
 
 from stash2plex import (
     CONFIG,
+    CheckResult,
+    CliCommand,
     ConfigSection,
     HealthReport,
     PlexError,
@@ -24,6 +27,7 @@ from stash2plex import (
 )
 from stash2plex.logs import get_logger
 
+from . import ops
 from .config import PlexConfig
 from .connection import PlexConnection, client_identifier
 from .library import PlexLibraryService
@@ -130,3 +134,47 @@ def health(app: web.Application) -> HealthReport:
             "index_age_s": None if age is None else round(age, 1),
         },
     )
+
+
+@hookimpl
+async def checks(app: web.Application) -> list[CheckResult]:
+    config: PlexConfig = app[CONFIG].section(SECTION)
+    if not config.url:
+        return [
+            CheckResult(
+                name="plex",
+                ok=True,
+                detail="no [plex] url: push sync and gap detection have no Plex to talk to",
+            )
+        ]
+    service = new_service(app)
+    try:
+        return await ops.check_lines(service)
+    finally:
+        service.connection.close()
+
+
+async def _plex_command(args: argparse.Namespace, app: web.Application) -> int:
+    config: PlexConfig = app[CONFIG].section(SECTION)
+    if not config.url:
+        print("stash2plex plex: no [plex] url configured (docs/plugins/plex.md)")
+        return 2
+    # A service of its own, not the started app: no other plugin needs to start for this.
+    service = new_service(app)
+    try:
+        return await ops.run(args, app, service)
+    finally:
+        await service.close()
+        service.connection.close()
+
+
+@hookimpl
+def cli_commands() -> list[CliCommand]:
+    return [
+        CliCommand(
+            name="plex",
+            help="troubleshoot Plex: 'plex libraries', 'plex find PATH'",
+            add_arguments=ops.add_arguments,
+            run=_plex_command,
+        )
+    ]
