@@ -152,20 +152,35 @@ class PlexLibraryService:
     # --- reading ----------------------------------------------------------------------
 
     async def read_pages(self) -> AsyncIterator[list[PlexItem]]:
-        """Every configured library, one parsed page at a time (each item once)."""
+        """Every configured library, one parsed page at a time (each item once).
+
+        The next page is asked for before this one is handed out, so Plex renders it and
+        the worker parses it while the caller works on this one."""
         size = self.config.page_size
         seen: set[str] = set()
         for section in await self.sections():
+            page, total = await self._call(self._read_page, section.key, 0, size)
             start = 0
             while True:
-                page, total = await self._call(self._read_page, section.key, start, size)
-                fresh = [i for i in page if i.rating_key not in seen]
-                seen.update(i.rating_key for i in fresh)
-                if fresh:
-                    yield fresh
                 start += size
-                if not page or start >= total:
+                ahead = None
+                if page and start < total:
+                    ahead = asyncio.ensure_future(
+                        self._call(self._read_page, section.key, start, size)
+                    )
+                    ahead.add_done_callback(_retrieved)
+                try:
+                    fresh = [i for i in page if i.rating_key not in seen]
+                    seen.update(i.rating_key for i in fresh)
+                    if fresh:
+                        yield fresh
+                except BaseException:  # the caller stopped reading, or was cancelled
+                    if ahead is not None:
+                        ahead.cancel()
+                    raise
+                if ahead is None:
                     break
+                page, total = await ahead
 
     def _read_page(
         self, server: PlexServer, section_key: str, start: int, size: int
@@ -291,6 +306,13 @@ class PlexLibraryService:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, PlexError):
                     await task
+
+
+def _retrieved(future: asyncio.Future[object]) -> None:
+    """Mark a read-ahead's failure as seen: the reader meets it when it awaits the page,
+    or has stopped reading and does not care."""
+    if not future.cancelled():
+        future.exception()
 
 
 def edit_query(rating_key: str, edit: PlexEdit, current: dict[str, list[str]]) -> str:
