@@ -17,6 +17,8 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from xml.etree.ElementTree import XML, Element, ParseError
@@ -214,12 +216,20 @@ class PlexConnection:
 
 
 def _seconds(value: str | None) -> float | None:
+    """``Retry-After`` in seconds: delta-seconds, or an HTTP date from now."""
     if not value:
         return None
     try:
         return max(float(value), 0.0)
     except ValueError:
-        return None  # an HTTP date: rare enough to leave to the caller's own backoff
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def _root_cause(exc: BaseException) -> str:
