@@ -195,11 +195,17 @@ class PlexLibraryService:
         return parse_items(container, section_key, self.identifier), total
 
     async def read_items(self) -> AsyncIterator[PlexItem]:
+        async for page in self._read_index():
+            for item in page:
+                yield item
+
+    async def _read_index(self) -> AsyncIterator[list[PlexItem]]:
+        """:meth:`read_pages`, replacing the index with what was read once it completes."""
         fresh = ItemIndex()
         async for page in self.read_pages():
             for item in page:
                 fresh.put(item)
-                yield item
+            yield page
         fresh.mark_built()
         self.index = fresh
         log.info("plex.index_read", items=len(fresh), sections=len(self._sections or ()))
@@ -217,7 +223,7 @@ class PlexLibraryService:
         await asyncio.shield(self.start_reading())
 
     async def _consume(self) -> None:
-        async for _item in self.read_items():
+        async for _page in self._read_index():
             pass
 
     async def find_by_path(self, path: str) -> PlexItem | None:
