@@ -220,6 +220,10 @@ _DDL = [
     "CREATE INDEX IF NOT EXISTS files_path_fold ON files (path_fold)",
     "CREATE INDEX IF NOT EXISTS files_path ON files (path)",
     "CREATE INDEX IF NOT EXISTS scenes_date ON scenes (date)",
+    # Scenes a refresh or a rebuild found changed, not yet reported (on_scenes_changed):
+    # written in the same transaction as the change, so a crash before the report only
+    # delays it to the next start.
+    "CREATE TABLE IF NOT EXISTS changed (scene_id INTEGER PRIMARY KEY) WITHOUT ROWID",
 ]
 _FTS_DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS scenes_fts USING fts5("
@@ -292,6 +296,20 @@ WHERE s.id IN (SELECT id FROM scenes WHERE id > ? ORDER BY id LIMIT ?)
 ORDER BY s.id, f.position
 """
 )
+
+# The catalog's batches: scenes after an id, up to the id of the batch's last scene (a
+# range scan of both primary keys, no IN list).
+_SQL_CATALOG = """
+SELECT s.id, s.title, s.updated_at, f.path, f.basename
+FROM scenes s LEFT JOIN files f ON f.scene_id = s.id
+WHERE s.id > ? AND s.id <= (
+    SELECT max(id) FROM (SELECT id FROM scenes WHERE id > ? ORDER BY id LIMIT ?)
+)
+ORDER BY s.id, f.position
+"""
+#: One scene of :meth:`SceneIndex.catalog_pages`: id, title, updated_at, the primary
+#: file's basename (None without files), every path by position.
+CatalogRow = tuple[int, str | None, str | None, str | None, list[str]]
 
 _INSERT_SCENE = """
 INSERT INTO scenes (id, title, date, code, studio_id, studio, organized, has_stash_id, updated_at)
@@ -562,7 +580,7 @@ class SceneIndex:
                 if not begun:
                     # Only once Stash has answered: a rebuild that comes due while Stash
                     # is away must not empty (and restore) the whole index at every retry.
-                    await self._write(self._begin_replace)
+                    await self._write(self._begin_replace, client.url)
                     begun = True
                 scenes = result["scenes"]
                 if total is None and isinstance(result.get("count"), int):
@@ -632,7 +650,7 @@ class SceneIndex:
         async with self._lock:
             newest = max((s["updated_at"] for s in batch if s.get("updated_at")), default=None)
             try:
-                await self._write(self._begin_replace)
+                await self._write(self._begin_replace, source)
                 await self._write(self._insert_page, batch)
                 counts = await self._write(
                     self._finish_replace,
@@ -643,9 +661,19 @@ class SceneIndex:
                 raise
         return counts[0]
 
-    def _begin_replace(self) -> None:
+    def _begin_replace(self, source: str) -> None:
         w = self._w
+        meta = dict(w.execute("SELECT key, value FROM meta").fetchall())
         w.execute("BEGIN IMMEDIATE")
+        w.execute("DROP TABLE IF EXISTS temp.before_rebuild")
+        if "built_at" in meta and meta.get("source") == source:
+            # A rebuild of the same library: remember each scene's change stamp, so the
+            # scenes it finds new or changed (edits a refresh missed) are reported too.
+            w.execute("CREATE TEMP TABLE before_rebuild AS SELECT id, updated_at FROM main.scenes")
+        else:
+            # A first build, or another library: nothing in it is a change to report, and
+            # what was pending names scenes of another library.
+            w.execute("DELETE FROM changed")
         w.execute("DELETE FROM files")
         w.execute("DELETE FROM scenes")
         if self._fts:
@@ -678,6 +706,16 @@ class SceneIndex:
                 "INSERT INTO scenes_fts (rowid, title, studio, code) "
                 "SELECT id, title, studio, code FROM scenes"
             )
+        rebuilt = w.execute(
+            "SELECT 1 FROM temp.sqlite_master WHERE name = 'before_rebuild'"
+        ).fetchone()
+        if rebuilt:
+            w.execute(
+                "INSERT OR IGNORE INTO changed (scene_id) SELECT s.id FROM main.scenes s "
+                "LEFT JOIN temp.before_rebuild b ON b.id = s.id "
+                "WHERE b.id IS NULL OR b.updated_at IS NOT s.updated_at"
+            )
+            w.execute("DROP TABLE temp.before_rebuild")
         now = time.time()
         counts = self._store_counts()
         self._set_meta({**meta, "built_at": now, "refreshed_at": now})
@@ -815,8 +853,9 @@ class SceneIndex:
         w.execute("BEGIN IMMEDIATE")
         try:
             self._insert_page(todo)
+            ids = [(int(s["id"]),) for s in todo]
+            w.executemany("INSERT OR IGNORE INTO changed (scene_id) VALUES (?)", ids)
             if self._fts:
-                ids = [(int(s["id"]),) for s in todo]
                 w.executemany("DELETE FROM scenes_fts WHERE rowid = ?", ids)
                 w.executemany(
                     "INSERT INTO scenes_fts (rowid, title, studio, code) "
@@ -896,6 +935,7 @@ class SceneIndex:
             if gone:
                 w.executemany("DELETE FROM files WHERE scene_id = ?", gone)
                 w.executemany("DELETE FROM scenes WHERE id = ?", gone)
+                w.executemany("DELETE FROM changed WHERE scene_id = ?", gone)
                 if self._fts:
                     w.executemany("DELETE FROM scenes_fts WHERE rowid = ?", gone)
                 self._store_counts()
@@ -910,6 +950,24 @@ class SceneIndex:
             self._rollback()
             raise
         return len(gone)
+
+    # --- changes to report ----------------------------------------------------------
+
+    def pending_changes(self) -> list[int]:
+        """Ids of the scenes a refresh or a rebuild found new or changed (or touched by a
+        changed performer, studio or tag) and not yet reported, ascending."""
+        return [r[0] for r in self._r.execute("SELECT scene_id FROM changed ORDER BY scene_id")]
+
+    async def forget_changes(self, scene_ids: Sequence[int]) -> None:
+        """Once reported: these ids are no longer pending (unless changed again since)."""
+        if scene_ids:
+            await self._write(self._delete_changes, [(int(i),) for i in scene_ids])
+
+    def _delete_changes(self, rows: list[tuple[int]]) -> None:
+        w = self._w
+        w.execute("BEGIN IMMEDIATE")
+        w.executemany("DELETE FROM changed WHERE scene_id = ?", rows)
+        w.execute("COMMIT")
 
     # --- lookups (synchronous, read-only, in the event loop) ---------------------------
 
@@ -937,6 +995,35 @@ class SceneIndex:
             scenes = _collect(rows)
             yield from scenes
             after = scenes[-1].id
+
+    def catalog_pages(self, batch: int = 2000) -> Iterator[list[CatalogRow]]:
+        """Every scene as ``(id, title, updated_at, primary basename, paths)``, by id, in
+        lists of ``batch``: the scene catalog's bulk read. A connection of its own without
+        memory mapping (a full scan would otherwise stay in the process's RSS), one
+        statement per batch (no long read transaction). Each batch may be read from
+        another worker thread; never two at once."""
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("PRAGMA mmap_size = 0")
+            after = -1
+            while True:
+                rows = conn.execute(_SQL_CATALOG, (after, after, batch)).fetchall()
+                if not rows:
+                    return
+                page: list[CatalogRow] = []
+                current = None
+                paths: list[str] = []
+                for sid, title, updated_at, path, basename in rows:
+                    if sid != current:
+                        current, paths = sid, []
+                        page.append((sid, title, updated_at, basename, paths))
+                    if path is not None:
+                        paths.append(path)
+                yield page
+                after = page[-1][0]
+        finally:
+            conn.close()
 
     def by_oshash(self, oshash: str) -> list[IndexedScene]:
         """Scenes with a file of this oshash (duplicates give several), ordered by id."""

@@ -31,10 +31,19 @@ from stash2plex import (
 from stash2plex.logs import get_logger
 
 from . import queries
+from .catalog import StashCatalog
 from .client import StashClient, StashError
 from .config import StashConfig
 from .index import IndexedScene, SceneIndex
-from .matcher import AnyScene, Hit, Matcher, best_per_scene, scene_id_from_key, split_path
+from .matcher import (
+    RATING_KEY_PREFIX,
+    AnyScene,
+    Hit,
+    Matcher,
+    best_per_scene,
+    scene_id_from_key,
+    split_path,
+)
 from .metadata import SceneCache, epoch, stem, to_metadata
 from .oshash import oshash_file
 
@@ -76,6 +85,7 @@ class StashSource:
         #: scene id -> (the cached scene dict it was made from, base URL, Metadata)
         self._rendered: dict[int, tuple[dict[str, Any], str, Metadata]] = {}
         self._task: asyncio.Task[None] | None = None
+        self.catalog = StashCatalog(index, ready=lambda: self.index.ready)
 
     # --- matching -----------------------------------------------------------------------
 
@@ -101,11 +111,17 @@ class StashSource:
             hits += self.matcher.by_oshash(oshash, parts[-1] if parts else None, size)
         if filename:
             mapped = await self.hooks.map_path(filename, PathDirection.PLEX_TO_STASH)
+            exact: list[Hit] = []
             if mapped:
-                hits += self.matcher.by_path(mapped, cards=not manual)
-            duration_s = request.duration / 1000 if request.duration else None
-            # A scan's answer needs no more than the in-memory scene cards.
-            hits += self.matcher.by_suffix(parts, duration_s, cards=not manual)
+                exact = self.matcher.by_path(mapped, cards=not manual)
+                hits += exact
+            # The user's own rule found exactly one scene at exactly this path: the
+            # strongest path evidence. A look-alike elsewhere sharing a longer suffix
+            # (the rule renamed a folder) must not make it ambiguous, so no suffix step.
+            if not (len(exact) == 1 and exact[0].reason == "path"):
+                duration_s = request.duration / 1000 if request.duration else None
+                # A scan's answer needs no more than the in-memory scene cards.
+                hits += self.matcher.by_suffix(parts, duration_s, cards=not manual)
         threshold, margin = provider.match_threshold, provider.match_margin
         if manual or not _clears(hits, threshold):
             hits += self.matcher.by_title(request.title, request.year, request.date)
@@ -244,14 +260,12 @@ class StashSource:
                 if not self.index.ready or stale:
                     log.info("index.build.start", stash=self.client.url, rebuild=stale)
                     await self.index.build(self.client)
+                    # A rebuild also catches what no scene's updated_at shows (a studio
+                    # renamed, a file moved): nothing cached is trusted after it.
                     self.cache.expire_all()
                     last_sweep = last_build = time.monotonic()
                 else:
-                    changed = await self.index.refresh(self.client)
-                    if changed:
-                        # Edited scenes must not be served from the cache until its TTL.
-                        self.cache.expire_all()
-                        log.info("index.refreshed", changed=changed)
+                    await self.index.refresh(self.client)
                     if time.monotonic() - last_sweep >= self.config.sweep_every_s:
                         removed = await self.index.sweep(self.client)
                         last_sweep = time.monotonic()
@@ -269,6 +283,13 @@ class StashSource:
             except Exception as exc:
                 self.sync_error = f"{type(exc).__name__}: {exc}"
                 log.exception("index.sync_crashed")
+            # Also after a failed refresh: the pages it applied before failing stay.
+            try:
+                await self.report_changes()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("index.report_failed")
             # A failed first build retries sooner than the steady refresh.
             delay = (
                 self.config.index_refresh_s
@@ -276,6 +297,20 @@ class StashSource:
                 else min(30.0, self.config.index_refresh_s)
             )
             await asyncio.sleep(delay)
+
+    async def report_changes(self) -> list[int]:
+        """Tell every plugin which scenes changed (``on_scenes_changed``), once their
+        cached metadata is dropped, so ``build_metadata`` already answers with the new
+        values. The index keeps them pending until this is done: a crash before the report
+        only delays it."""
+        ids = self.index.pending_changes()
+        if not ids:
+            return ids
+        self.cache.expire(ids)
+        log.info("index.scenes_changed", scenes=len(ids))
+        await self.hooks.on_scenes_changed([f"{RATING_KEY_PREFIX}{i}" for i in ids])
+        await self.index.forget_changes(ids)
+        return ids
 
     def health(self) -> dict[str, Any]:
         client = self.client
