@@ -56,12 +56,15 @@ class State:
 STATE = web.AppKey("stash2plex_gap_scheduler.state", State)
 
 
-def verdict_of(candidates: Sequence[Candidate], threshold: int) -> str:
-    """Why nothing matched: ``none`` (no candidate), ``ambiguous`` (a candidate cleared
-    the bar but did not beat the runner-up clearly) or ``below_threshold``."""
+def verdict_of(candidates: Sequence[Candidate], margin: int) -> str:
+    """Why nothing matched: ``none`` (Stash has no likely scene), ``ambiguous`` (several
+    scenes, the best not ahead of the runner-up by ``margin``: never guessed) or
+    ``below_threshold`` (one best scene, but its evidence is too weak)."""
     if not candidates:
         return "none"
-    return "ambiguous" if candidates[0].score >= threshold else "below_threshold"
+    if len(candidates) > 1 and candidates[0].score - candidates[1].score < margin:
+        return "ambiguous"
+    return "below_threshold"
 
 
 class Recorder:
@@ -69,10 +72,10 @@ class Recorder:
     ``flush_every_s``, sooner once ``flush_events`` wait, and at shutdown. Recording is
     a dict update: it never delays Plex and asks Stash nothing."""
 
-    def __init__(self, store: Store, config: GapsConfig, threshold: int) -> None:
+    def __init__(self, store: Store, config: GapsConfig, margin: int) -> None:
         self.store = store
         self.config = config
-        self.threshold = threshold
+        self.margin = margin
         self._buffer: dict[str, UnmatchedEvent] = {}
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -91,7 +94,7 @@ class Recorder:
             filename=filename,
             title=request.title,
             seen=time.time(),
-            verdict=verdict_of(candidates, self.threshold),
+            verdict=verdict_of(candidates, self.margin),
             candidates=[
                 {"rating_key": c.metadata.rating_key, "score": c.score, "reason": c.reason}
                 for c in candidates[:KEEP_CANDIDATES]
@@ -150,7 +153,7 @@ class GapDetector:
         self.store = store
         self.config = config
         self.data_dir: Path = app[CONFIG].data_dir
-        self.recorder = Recorder(store, config, app[CONFIG].provider.match_threshold)
+        self.recorder = Recorder(store, config, app[CONFIG].provider.match_margin)
         self.next_scan_at: float | None = None
         self.running: float | None = None  # when the scan running here started
         self._schedule: asyncio.Task[None] | None = None

@@ -404,9 +404,9 @@ class _UnmatchedIndex:
 def verdict_text(verdict: str, candidates: Sequence[Mapping[str, Any]]) -> str:
     listed = ", ".join(f"{c['rating_key']} ({c['score']})" for c in candidates)
     if verdict == "ambiguous":
-        return f"ambiguous: Stash has likely scenes, none clearly best: {listed}"
+        return f"ambiguous: Stash has several likely scenes, none clearly best: {listed}"
     if verdict == "below_threshold":
-        return f"below the bar: Stash's best candidates score too low: {listed}"
+        return f"below the bar: Stash has a likely scene, but the evidence is weak: {listed}"
     return "none: Stash has no likely scene for this file"
 
 

@@ -41,3 +41,18 @@ def gaps_app(make_app) -> Callable[..., web.Application]:
         )
 
     return build
+
+
+@pytest.fixture(scope="session")
+def library():
+    from stash2plex_stash_source.fake import generate_library
+
+    return generate_library(scenes=120, seed=5)
+
+
+@pytest.fixture
+async def fake_stash(library):
+    from stash2plex_stash_source.fake import FakeStash
+
+    async with FakeStash(library) as stash:
+        yield stash
