@@ -250,6 +250,11 @@ class GapDetector:
 
     # --- the schedule ----------------------------------------------------------------
 
+    @property
+    def scheduled(self) -> bool:
+        """Whether this process runs the schedule (the server does; a CLI command not)."""
+        return self._schedule is not None
+
     async def due_at(self) -> float | None:
         """When the next scheduled scan is due (epoch seconds), from the last finished
         scan on disk, so a restart neither repeats nor skips one; None when off."""

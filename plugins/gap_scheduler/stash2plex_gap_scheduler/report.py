@@ -102,7 +102,7 @@ async def report_body(
     if last is not None and last.status != "ok":
         body["last_good_scan"] = scan_json(await store.last_scan("ok"))
     if detector is not None:
-        body["next_scan_at"] = iso(detector.next_scan_at) if detector._schedule else None
+        body["next_scan_at"] = iso(detector.next_scan_at) if detector.scheduled else None
         body["scan_running_since"] = iso(detector.running)
     return body
 

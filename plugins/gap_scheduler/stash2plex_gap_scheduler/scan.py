@@ -220,7 +220,7 @@ class Scan:
         # --- pass 1: Stash's files under both spellings ----------------------------
         stash_read = _Timer()
         by_stash: dict[str, str] = {}  # Stash's key -> scene
-        by_plexside: dict[str, tuple[str, str]] = {}  # Plex's key -> (scene, Stash's key)
+        by_plexside: dict[str, str] = {}  # Plex's key -> Stash's key (the same string)
         stash_tops: set[str] = set()
         scenes = 0
         async for scene in stash_read.each(catalog.scenes()):
@@ -229,10 +229,7 @@ class Scan:
                 own = path_key(original)
                 by_stash[own] = scene.rating_key
                 mapped = await self._map(original, PathDirection.STASH_TO_PLEX)
-                by_plexside[path_key(mapped) if mapped is not None else own] = (
-                    scene.rating_key,
-                    own,
-                )
+                by_plexside[path_key(mapped) if mapped is not None else own] = own
                 stash_tops.add(top_folder(own).casefold())
 
         # --- pass 2: Plex's items --------------------------------------------------
@@ -246,7 +243,7 @@ class Scan:
             if wanted is not None and item.section_key not in wanted:
                 continue
             items += 1
-            found: tuple[str, str] | None = None
+            found: str | None = None  # Stash's key of the file found
             mapped_to: str | None = None
             for original in item.files:
                 key = path_key(original)
@@ -261,10 +258,9 @@ class Scan:
                     if mapped is not None:
                         mapped_to = mapped
                         own = path_key(mapped)
-                        scene_key = by_stash.get(own)
-                        found = (scene_key, own) if scene_key is not None else None
+                        found = own if own in by_stash else None
             if found is not None:
-                scene_key, stash_key = found
+                scene_key, stash_key = by_stash[found], found
                 in_plex.setdefault(scene_key, item.rating_key)
                 if item.agent is not PlexAgentKind.OURS:
                     await self._add(item.rating_key, _other_agent(item, scene_key, stash_key))
