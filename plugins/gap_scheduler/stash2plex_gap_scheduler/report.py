@@ -180,6 +180,8 @@ async def run(args: argparse.Namespace, app: web.Application) -> int:
             )
             return 1
         print(f"queued {queued} stale or never-pushed scene(s) for push sync")
+        if await detector.store.last_scan("ok") is None:
+            print("no gap scan has finished yet: `stash2plex gaps fix --scan` scans first")
         return 0
 
 

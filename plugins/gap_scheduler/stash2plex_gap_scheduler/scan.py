@@ -1,16 +1,18 @@
 """One comparison of Plex's libraries with Stash's scenes: gap detection proper.
 
-Three passes, each streaming, so memory grows with the number of Stash *files* (two
-dicts of path keys) and never with Plex's listing:
+Three passes. Plex's listing streams through once, so memory grows with the Stash side
+only (its scene records, as the catalog hands them out, and two dicts of path keys),
+never with Plex's listing:
 
-1. every scene of the catalog: its files keyed both as Stash spells them and as Plex
-   would (``map_path(stash_to_plex)``, or the path itself when no rule applies);
+1. every scene of the catalog (read once, kept for pass 3): its files keyed both as Stash
+   spells them and as Plex would (``map_path(stash_to_plex)``, or the path itself when no
+   rule applies);
 2. every item of the scanned Plex libraries: a file found by its own key, or by its
    ``map_path(plex_to_stash)`` key, belongs to a scene (``other_agent`` when the item is
    not ours); an item none of whose files is found is ``plex_only``;
-3. every scene again: one Plex has is checked against the sync ledger (``stale``); one
-   it has not is ``stash_only`` when Plex's libraries cover where its file would be, and
-   otherwise counted into one ``unmappable`` gap for its folder.
+3. every scene again, from memory: one Plex has is checked against the sync ledger
+   (``stale``); one it has not is ``stash_only`` when Plex's libraries cover where its
+   file would be, and otherwise counted into one ``unmappable`` gap for its folder.
 
 A mapping miss never invents gaps: files whose folder no rule maps and that lie outside
 every scanned Plex library are reported once per folder, with a hint, on either side.
@@ -222,9 +224,10 @@ class Scan:
         by_stash: dict[str, str] = {}  # Stash's key -> scene
         by_plexside: dict[str, str] = {}  # Plex's key -> Stash's key (the same string)
         stash_tops: set[str] = set()
-        scenes = 0
+        # Kept for pass 3: reading the catalog again would cost more than holding it.
+        scenes: list[CatalogScene] = []
         async for scene in stash_read.each(catalog.scenes()):
-            scenes += 1
+            scenes.append(scene)
             for original in scene.files:
                 own = path_key(original)
                 by_stash[own] = scene.rating_key
@@ -282,7 +285,7 @@ class Scan:
         roots = locations or sorted(plex_tops)
         stash_folders: dict[tuple[str, str], _Folder] = {}
         stale = never = without_files = 0
-        async for scene in stash_read.each(catalog.scenes()):
+        for scene in scenes:
             plex_key = in_plex.get(scene.rating_key)
             if plex_key is not None:
                 if ledger is not None:
@@ -334,7 +337,7 @@ class Scan:
             "plex_items": items,
             "plex_items_read": plex_read.count,
             "libraries": [s.title for s in sections],
-            "scenes": scenes,
+            "scenes": len(scenes),
             "scenes_without_files": without_files,
             "push_sync": ledger is not None,
             "found": dict(self.counts),
