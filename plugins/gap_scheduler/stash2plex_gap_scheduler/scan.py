@@ -284,7 +284,7 @@ class Scan:
         # --- pass 3: Stash's scenes against what Plex has --------------------------
         roots = locations or sorted(plex_tops)
         stash_folders: dict[tuple[str, str], _Folder] = {}
-        stale = never = without_files = 0
+        never = without_files = 0
         for scene in scenes:
             plex_key = in_plex.get(scene.rating_key)
             if plex_key is not None:
@@ -292,7 +292,6 @@ class Scan:
                     gap = _stale(scene, plex_key, ledger.get(scene.rating_key))
                     if gap is not None:
                         never += gap.detail.startswith("never pushed")
-                        stale += 1
                         await self._add(scene.rating_key, gap)
                 continue
             if not scene.files:
@@ -318,8 +317,9 @@ class Scan:
             )
             folder.add(own, original, mapped)
 
-        for folder in [*stash_folders.values(), *plex_folders.values()]:
-            await self._add(f"{folder.side}:{folder.folder}", _unmappable(folder, roots))
+        # Named by the group's top folder, which stays put while files come and go below.
+        for (_reason, top), folder in [*stash_folders.items(), *plex_folders.items()]:
+            await self._add(f"{folder.side}:{folder.reason}:{top}", _unmappable(folder, roots))
 
         resolved: list[str] = []
         for entry in self.unmatched:

@@ -182,3 +182,20 @@ async def test_unknown_library_fails_the_scan_naming_it(gaps_app):
         row = await app[STATE].detector.scan("test")
     assert row.status == "failed"
     assert "'Nope'" in row.error and "'Movies'" in row.error
+
+
+async def test_an_unmappable_folder_stays_one_gap_as_its_files_change(gaps_app):
+    plex = MemoryPlex([item("1", "/media/videos/a.mp4")])
+    catalog = MemoryCatalog([scene(1, "/data/videos/a.mp4"), scene(2, "/data/elsewhere/x/b.mp4")])
+    app = gaps_app(Sides(plex, catalog))
+    async with started_app(app):
+        detector = app[STATE].detector
+        await detector.scan("test")
+        first, _ = await detector.store.report(kind="unmappable")
+        catalog.scenes_.append(scene(3, "/data/elsewhere/y/z/c.mp4"))
+        row = await detector.scan("test")
+        again, total = await detector.store.report(kind="unmappable")
+    assert row.stats["new"] == 0 and row.stats["resolved"] == 0 and total == 1
+    assert again[0].first_seen == first[0].first_seen
+    assert first[0].gap.title == "/data/elsewhere/x"  # the folder its one scene is in
+    assert again[0].gap.detail.startswith("2 Stash scene(s) under /data/elsewhere:")
