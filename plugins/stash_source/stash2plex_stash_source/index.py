@@ -74,6 +74,8 @@ T = TypeVar("T")
 SCHEMA_VERSION: Final = 1
 #: ``index.build.progress`` is logged every this many pages.
 PROGRESS_EVERY_PAGES: Final = 10
+#: Related ids per "scenes showing them" query (a bulk edit may touch thousands).
+_RELATED_CHUNK: Final = 500
 #: search() ranks by words found in at most this many scenes; commoner words are too vague
 #: to be worth ranking (it runs in the event loop).
 _FTS_RANK_CAP: Final = 1000
@@ -220,6 +222,18 @@ _DDL = [
     "CREATE INDEX IF NOT EXISTS files_path_fold ON files (path_fold)",
     "CREATE INDEX IF NOT EXISTS files_path ON files (path)",
     "CREATE INDEX IF NOT EXISTS scenes_date ON scenes (date)",
+    # Scenes a refresh or a rebuild found changed, not yet reported (on_scenes_changed):
+    # written in the same transaction as the change, so a crash before the report only
+    # delays it to the next start.
+    "CREATE TABLE IF NOT EXISTS changed (scene_id INTEGER PRIMARY KEY) WITHOUT ROWID",
+    # The last change seen of each performer, studio and tag a poll delivered: the poll's
+    # overlap margin delivers them again, and an unchanged one is not a change.
+    """CREATE TABLE IF NOT EXISTS related (
+        kind TEXT NOT NULL,
+        id INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (kind, id)
+    ) WITHOUT ROWID""",
 ]
 _FTS_DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS scenes_fts USING fts5("
@@ -292,6 +306,20 @@ WHERE s.id IN (SELECT id FROM scenes WHERE id > ? ORDER BY id LIMIT ?)
 ORDER BY s.id, f.position
 """
 )
+
+# The catalog's batches: scenes after an id, up to the id of the batch's last scene (a
+# range scan of both primary keys, no IN list).
+_SQL_CATALOG = """
+SELECT s.id, s.title, s.updated_at, f.path, f.basename
+FROM scenes s LEFT JOIN files f ON f.scene_id = s.id
+WHERE s.id > ? AND s.id <= (
+    SELECT max(id) FROM (SELECT id FROM scenes WHERE id > ? ORDER BY id LIMIT ?)
+)
+ORDER BY s.id, f.position
+"""
+#: One scene of :meth:`SceneIndex.catalog_pages`: id, title, updated_at, the primary
+#: file's basename (None without files), every path by position.
+CatalogRow = tuple[int, str | None, str | None, str | None, list[str]]
 
 _INSERT_SCENE = """
 INSERT INTO scenes (id, title, date, code, studio_id, studio, organized, has_stash_id, updated_at)
@@ -388,6 +416,12 @@ class SceneIndex:
     def __init__(self, path: Path, *, overlap_s: float = 300.0) -> None:
         self.path = Path(path)
         self.overlap_s = overlap_s
+        #: The Stash this index is for: its URL, or a name for the sample library (whose
+        #: URL changes at every start). None: the URL of the client it is built from.
+        self.source: str | None = None
+        #: The installation behind that URL (see :meth:`owner`), once known; recorded by
+        #: a build.
+        self.server_id: str | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scene-index")
         self._lock = asyncio.Lock()
@@ -507,6 +541,15 @@ class SceneIndex:
         """True once a full build has completed (now or in an earlier run)."""
         return "built_at" in self._meta()
 
+    def owner(self) -> tuple[str | None, str | None]:
+        """(source, server id) of the Stash the index was built from: its URL (or the
+        sample library's name) and its installation's identity when it was known."""
+        meta = self._meta()
+        return meta.get("source"), meta.get("server_id")
+
+    def _source_of(self, client: StashClient) -> str:
+        return self.source if self.source is not None else client.url
+
     @property
     def watermark(self) -> str | None:
         return self._meta().get("watermark")
@@ -562,7 +605,7 @@ class SceneIndex:
                 if not begun:
                     # Only once Stash has answered: a rebuild that comes due while Stash
                     # is away must not empty (and restore) the whole index at every retry.
-                    await self._write(self._begin_replace)
+                    await self._write(self._begin_replace, self._source_of(client))
                     begun = True
                 scenes = result["scenes"]
                 if total is None and isinstance(result.get("count"), int):
@@ -601,7 +644,8 @@ class SceneIndex:
             counts = await self._write(
                 self._finish_replace,
                 {
-                    "source": client.url,
+                    "source": self._source_of(client),
+                    "server_id": self.server_id,
                     "watermark": newest,
                     "margin_s": self.overlap_s + duration,
                 },
@@ -632,7 +676,7 @@ class SceneIndex:
         async with self._lock:
             newest = max((s["updated_at"] for s in batch if s.get("updated_at")), default=None)
             try:
-                await self._write(self._begin_replace)
+                await self._write(self._begin_replace, source)
                 await self._write(self._insert_page, batch)
                 counts = await self._write(
                     self._finish_replace,
@@ -643,9 +687,22 @@ class SceneIndex:
                 raise
         return counts[0]
 
-    def _begin_replace(self) -> None:
+    def _begin_replace(self, source: str) -> None:
         w = self._w
+        meta = dict(w.execute("SELECT key, value FROM meta").fetchall())
         w.execute("BEGIN IMMEDIATE")
+        w.execute("DROP TABLE IF EXISTS temp.before_rebuild")
+        if "built_at" in meta and meta.get("source") == source:
+            # A rebuild of the same library: remember each scene's change stamp, so the
+            # scenes it finds new or changed (edits a refresh missed) are reported too.
+            w.execute("CREATE TEMP TABLE before_rebuild AS SELECT id, updated_at FROM main.scenes")
+        else:
+            # A first build, or another library: nothing in it is a change to report, and
+            # what was pending names scenes of another library; the poll of related
+            # objects starts over.
+            w.execute("DELETE FROM changed")
+            w.execute("DELETE FROM related")
+            w.execute("DELETE FROM meta WHERE key LIKE 'related%'")
         w.execute("DELETE FROM files")
         w.execute("DELETE FROM scenes")
         if self._fts:
@@ -678,6 +735,16 @@ class SceneIndex:
                 "INSERT INTO scenes_fts (rowid, title, studio, code) "
                 "SELECT id, title, studio, code FROM scenes"
             )
+        rebuilt = w.execute(
+            "SELECT 1 FROM temp.sqlite_master WHERE name = 'before_rebuild'"
+        ).fetchone()
+        if rebuilt:
+            w.execute(
+                "INSERT OR IGNORE INTO changed (scene_id) SELECT s.id FROM main.scenes s "
+                "LEFT JOIN temp.before_rebuild b ON b.id = s.id "
+                "WHERE b.id IS NULL OR b.updated_at IS NOT s.updated_at"
+            )
+            w.execute("DROP TABLE temp.before_rebuild")
         now = time.time()
         counts = self._store_counts()
         self._set_meta({**meta, "built_at": now, "refreshed_at": now})
@@ -737,7 +804,7 @@ class SceneIndex:
         changed. Without a watermark (never built), or when the index was built from
         another Stash URL, this is a :meth:`build`."""
         meta = self._meta()
-        if meta.get("watermark") is None or meta.get("source") != client.url:
+        if meta.get("watermark") is None or meta.get("source") != self._source_of(client):
             return await self.build(client, page_size)
         async with self._lock:
             return await self._refresh_locked(client, page_size)
@@ -815,8 +882,9 @@ class SceneIndex:
         w.execute("BEGIN IMMEDIATE")
         try:
             self._insert_page(todo)
+            ids = [(int(s["id"]),) for s in todo]
+            w.executemany("INSERT OR IGNORE INTO changed (scene_id) VALUES (?)", ids)
             if self._fts:
-                ids = [(int(s["id"]),) for s in todo]
                 w.executemany("DELETE FROM scenes_fts WHERE rowid = ?", ids)
                 w.executemany(
                     "INSERT INTO scenes_fts (rowid, title, studio, code) "
@@ -843,6 +911,174 @@ class SceneIndex:
             self._suffix = _SuffixMap.read(self._w)
             self._tails_current()
 
+    # --- related objects ------------------------------------------------------------
+
+    async def refresh_related(self, client: StashClient, page_size: int = 1000) -> int:
+        """Poll performers, studios and tags changed since the last poll (by
+        ``updated_at``, with the same overlap margin as scenes), and mark the scenes that
+        show them as changed (see :meth:`pending_changes`): their names, photos, logos and
+        parents are in those scenes' metadata, yet editing them leaves the scenes'
+        ``updated_at`` alone. A studio's scenes are also rewritten in the index (its name
+        is part of what matching shows). Returns how many scenes were marked.
+
+        The first poll after a first build only records where each kind starts.
+        """
+        meta = self._meta()
+        if "built_at" not in meta or meta.get("source") != self._source_of(client):
+            return 0
+        async with self._lock:
+            return await self._refresh_related_locked(client, page_size)
+
+    async def _refresh_related_locked(self, client: StashClient, page_size: int) -> int:
+        started = time.monotonic()
+        meta = self._meta()
+        margin = _float(meta.get("related_margin_s")) or self.overlap_s
+        marks = {kind: meta.get(f"related_watermark_{kind}") for kind in queries.RELATED}
+        # Seeded kinds: what changed up to the newest stamp was already in the build.
+        seeded: dict[str, str] = {}
+        if any(mark is None for mark in marks.values()):
+            data = await client.execute(queries.RELATED_NEWEST, None, "Stash2PlexRelatedNewest")
+            for kind, mark in marks.items():
+                if mark is None:
+                    rows = _list_of(data, f"find{kind.title()}", kind)
+                    seeded[kind] = marks[kind] = (rows[0].get("updated_at") if rows else "") or ""
+        stamps: list[tuple[str, int, str]] = []
+        changed: dict[str, list[int]] = {}
+        newest_marks: dict[str, Any] = {}
+        for kind, (since_doc, _scenes_doc) in queries.RELATED.items():
+            mark = marks[kind] or ""
+            found = await self._related_since(client, kind, since_doc, mark, margin, page_size)
+            stored = self._related_stamps(kind, [rid for rid, _stamp in found])
+            seed = seeded.get(kind)
+            changed[kind] = [
+                rid
+                for rid, stamp in found
+                if stored.get(rid) != stamp and (seed is None or stamp > seed)
+            ]
+            stamps += [(kind, rid, stamp) for rid, stamp in found if stored.get(rid) != stamp]
+            newest = max([mark, *(stamp for _rid, stamp in found)])
+            newest_marks[f"related_watermark_{kind}"] = newest
+        touched: set[int] = set()
+        studio_scenes: list[dict[str, Any]] = []
+        for kind, ids in changed.items():
+            scenes_doc = queries.RELATED[kind][1]
+            for chunk in range(0, len(ids), _RELATED_CHUNK):
+                scenes = await self._scenes_with(
+                    client, kind, scenes_doc, ids[chunk : chunk + _RELATED_CHUNK], page_size
+                )
+                touched.update(int(scene["id"]) for scene in scenes)
+                if kind == "studios":
+                    studio_scenes += scenes
+        duration = time.monotonic() - started
+        newest_marks["related_margin_s"] = self.overlap_s + duration
+        await self._write(self._apply_related, stamps, touched, studio_scenes, newest_marks)
+        (log.info if touched else log.debug)(
+            "index.related.done",
+            performers=len(changed["performers"]),
+            studios=len(changed["studios"]),
+            tags=len(changed["tags"]),
+            scenes=len(touched),
+            duration_s=round(duration, 3),
+        )
+        return len(touched)
+
+    async def _related_since(
+        self,
+        client: StashClient,
+        kind: str,
+        document: str,
+        mark: str,
+        margin: float,
+        page_size: int,
+    ) -> list[tuple[int, str]]:
+        """(id, updated_at) of every object of ``kind`` changed since ``mark`` less the
+        margin (everything when there is no mark: nothing of that kind existed)."""
+        since = shift_timestamp(mark, -margin) if mark else ""
+        found: list[tuple[int, str]] = []
+        page = 1
+        while True:
+            data = await client.execute(
+                document,
+                {"since": since, "page": page, "n": page_size},
+                f"Stash2Plex{kind.title()}UpdatedSince",
+            )
+            rows = _list_of(data, f"find{kind.title()}", kind)
+            found += [(int(r["id"]), r.get("updated_at") or "") for r in rows]
+            if len(rows) < page_size:
+                return found
+            page += 1
+
+    async def _scenes_with(
+        self, client: StashClient, kind: str, document: str, ids: list[int], page_size: int
+    ) -> list[dict[str, Any]]:
+        """Every scene showing one of ``ids``, by id (keyset pages)."""
+        out: list[dict[str, Any]] = []
+        after = 0
+        while True:
+            data = await client.execute(
+                document,
+                {"ids": [str(i) for i in ids], "after": after, "n": page_size},
+                f"Stash2PlexScenesWith{kind.title()}",
+            )
+            scenes = _scenes_of(data)
+            if not scenes:
+                return out
+            last = int(scenes[-1]["id"])
+            if last <= after:
+                raise StashBadResponse(
+                    f"Stash returned scenes out of id order after id {after}: cannot page"
+                )
+            out += scenes
+            after = last
+            if len(scenes) < page_size:
+                return out
+
+    def _related_stamps(self, kind: str, ids: list[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        rows = self._r.execute(
+            "SELECT id, updated_at FROM related WHERE kind = ? "
+            "AND id IN (SELECT value FROM json_each(?))",
+            (kind, orjson.dumps(ids).decode()),
+        )
+        return dict(rows.fetchall())
+
+    def _apply_related(
+        self,
+        stamps: list[tuple[str, int, str]],
+        touched: set[int],
+        scenes: list[dict[str, Any]],
+        meta: dict[str, Any],
+    ) -> None:
+        w = self._w
+        if scenes:
+            self._tails_stale()  # read again below, once committed
+        w.execute("BEGIN IMMEDIATE")
+        try:
+            w.executemany(
+                "INSERT OR REPLACE INTO related (kind, id, updated_at) VALUES (?, ?, ?)", stamps
+            )
+            if scenes:
+                self._insert_page(scenes)
+                if self._fts:
+                    ids = [(int(s["id"]),) for s in scenes]
+                    w.executemany("DELETE FROM scenes_fts WHERE rowid = ?", ids)
+                    w.executemany(
+                        "INSERT INTO scenes_fts (rowid, title, studio, code) "
+                        "SELECT id, title, studio, code FROM scenes WHERE id = ?",
+                        ids,
+                    )
+                self._store_counts()
+            w.executemany(
+                "INSERT OR IGNORE INTO changed (scene_id) VALUES (?)", [(i,) for i in touched]
+            )
+            self._set_meta(meta)
+            w.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        self._settle_tails()
+
     # --- sweep --------------------------------------------------------------------------
 
     async def sweep(self, client: StashClient, page_size: int = 5000) -> int:
@@ -854,7 +1090,7 @@ class SceneIndex:
         The same rule means an empty answer deletes nothing: emptying Stash entirely shows
         up at the next :meth:`build`, never because one listing came back blank.
         """
-        if self._meta().get("source") != client.url:
+        if self._meta().get("source") != self._source_of(client):
             log.info("index.sweep.skipped", reason="index not built from this Stash")
             return 0
         async with self._lock:
@@ -896,6 +1132,7 @@ class SceneIndex:
             if gone:
                 w.executemany("DELETE FROM files WHERE scene_id = ?", gone)
                 w.executemany("DELETE FROM scenes WHERE id = ?", gone)
+                w.executemany("DELETE FROM changed WHERE scene_id = ?", gone)
                 if self._fts:
                     w.executemany("DELETE FROM scenes_fts WHERE rowid = ?", gone)
                 self._store_counts()
@@ -910,6 +1147,62 @@ class SceneIndex:
             self._rollback()
             raise
         return len(gone)
+
+    # --- whose index ------------------------------------------------------------------
+
+    async def record_server_id(self, server_id: str) -> None:
+        """Record the installation an index built before it was known belongs to."""
+        self.server_id = server_id
+        async with self._lock:
+            await self._write(self._store_meta, {"server_id": server_id})
+
+    def _store_meta(self, values: dict[str, Any]) -> None:
+        self._w.execute("BEGIN IMMEDIATE")
+        self._set_meta(values)
+        self._w.execute("COMMIT")
+
+    async def clear(self) -> None:
+        """Empty the index (not ready until the next build): it belongs to another Stash
+        and must not be served, not even while the right one is unreachable."""
+        async with self._lock:
+            await self._write(self._clear)
+        log.info("index.cleared", path=str(self.path))
+
+    def _clear(self) -> None:
+        w = self._w
+        w.execute("BEGIN IMMEDIATE")
+        try:
+            for table in ("files", "scenes", "changed", "related"):
+                w.execute(f"DELETE FROM {table}")
+            w.execute("DELETE FROM meta WHERE key != 'schema_version'")
+            if self._fts:
+                w.execute("DELETE FROM scenes_fts")
+            self._tails_stale()
+            self._suffix = _SuffixMap.read(w)
+            w.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        self._tails_current()
+        self._checkpoint()
+
+    # --- changes to report ----------------------------------------------------------
+
+    def pending_changes(self) -> list[int]:
+        """Ids of the scenes a refresh or a rebuild found new or changed (or touched by a
+        changed performer, studio or tag) and not yet reported, ascending."""
+        return [r[0] for r in self._r.execute("SELECT scene_id FROM changed ORDER BY scene_id")]
+
+    async def forget_changes(self, scene_ids: Sequence[int]) -> None:
+        """Once reported: these ids are no longer pending (unless changed again since)."""
+        if scene_ids:
+            await self._write(self._delete_changes, [(int(i),) for i in scene_ids])
+
+    def _delete_changes(self, rows: list[tuple[int]]) -> None:
+        w = self._w
+        w.execute("BEGIN IMMEDIATE")
+        w.executemany("DELETE FROM changed WHERE scene_id = ?", rows)
+        w.execute("COMMIT")
 
     # --- lookups (synchronous, read-only, in the event loop) ---------------------------
 
@@ -937,6 +1230,35 @@ class SceneIndex:
             scenes = _collect(rows)
             yield from scenes
             after = scenes[-1].id
+
+    def catalog_pages(self, batch: int = 2000) -> Iterator[list[CatalogRow]]:
+        """Every scene as ``(id, title, updated_at, primary basename, paths)``, by id, in
+        lists of ``batch``: the scene catalog's bulk read. A connection of its own without
+        memory mapping (a full scan would otherwise stay in the process's RSS), one
+        statement per batch (no long read transaction). Each batch may be read from
+        another worker thread; never two at once."""
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("PRAGMA mmap_size = 0")
+            after = -1
+            while True:
+                rows = conn.execute(_SQL_CATALOG, (after, after, batch)).fetchall()
+                if not rows:
+                    return
+                page: list[CatalogRow] = []
+                current = None
+                paths: list[str] = []
+                for sid, title, updated_at, path, basename in rows:
+                    if sid != current:
+                        current, paths = sid, []
+                        page.append((sid, title, updated_at, basename, paths))
+                    if path is not None:
+                        paths.append(path)
+                yield page
+                after = page[-1][0]
+        finally:
+            conn.close()
 
     def by_oshash(self, oshash: str) -> list[IndexedScene]:
         """Scenes with a file of this oshash (duplicates give several), ordered by id."""
@@ -1514,6 +1836,13 @@ async def _scene_page(client: StashClient, after: int, n: int) -> dict[str, Any]
     if not isinstance(result, dict) or not isinstance(result.get("scenes"), list):
         raise StashBadResponse("Stash answered findScenes without a scenes list")
     return result
+
+
+def _list_of(data: dict[str, Any], field: str, key: str) -> list[dict[str, Any]]:
+    result = data.get(field)
+    if not isinstance(result, dict) or not isinstance(result.get(key), list):
+        raise StashBadResponse(f"Stash answered {field} without a {key} list")
+    return result[key]
 
 
 def _scenes_of(data: dict[str, Any]) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ import re
 import string
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
@@ -153,6 +153,15 @@ def to_metadata(
         if parent and parent.get("name"):
             studios.append(Tag(tag=parent["name"]))
 
+    # Push-only: Plex takes collections and the user rating from push sync, never from a
+    # provider. Studio, parent studio and the scene's groups; which tags also become
+    # collections is push sync's choice.
+    names = [t.tag for t in studios]
+    names += [(g.get("group") or {}).get("name") or "" for g in scene.get("groups") or []]
+    # A collection is a name in Plex: each name once.
+    collections = [Tag(tag=n) for n in dict.fromkeys(n for n in names if n)]
+    rating = scene.get("rating100")
+
     files = scene.get("files") or []
     duration = files[0].get("duration") if files else None
     created = scene.get("created_at")
@@ -184,6 +193,8 @@ def to_metadata(
             for s in scene.get("stash_ids") or []
             if s.get("stash_id")
         ],
+        collections=collections,
+        user_rating=None if rating is None else rating / 10,
     )
 
 
@@ -225,6 +236,14 @@ class SceneCache:
         """Refetch everything on next use, but keep values to serve stale if Stash is down."""
         for key, (_at, value) in self._items.items():
             self._items[key] = (float("-inf"), value)
+
+    def expire(self, scene_ids: Iterable[int]) -> None:
+        """Refetch these scenes on next use (their values kept to serve stale)."""
+        items = self._items
+        for scene_id in scene_ids:
+            cached = items.get(scene_id)
+            if cached is not None:
+                items[scene_id] = (float("-inf"), cached[1])
 
     async def get(self, scene_id: int) -> dict[str, Any] | None:
         cached = self._items.get(scene_id)

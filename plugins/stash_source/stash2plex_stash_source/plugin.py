@@ -23,6 +23,7 @@ from stash2plex import (
     MatchRequest,
     Metadata,
     PathDirection,
+    SceneCatalog,
     hookimpl,
 )
 
@@ -63,6 +64,12 @@ async def build_metadata(rating_key: str, app: web.Application) -> Metadata | No
     if source is None:
         return None
     return await source.metadata(rating_key)
+
+
+@hookimpl
+def scene_catalog(app: web.Application) -> SceneCatalog | None:
+    source = get_source(app)
+    return None if source is None else source.catalog
 
 
 @hookimpl

@@ -18,9 +18,12 @@ from __future__ import annotations
 __all__ = [
     "ALL",
     "FIND_SCENE",
+    "RELATED",
+    "RELATED_NEWEST",
     "SCENES_UPDATED_SINCE",
     "SCENE_IDS_PAGE",
     "SCENE_PAGE",
+    "SERVER",
     "VERSION",
 ]
 
@@ -45,6 +48,14 @@ VERSION = """
 query Stash2PlexVersion {
   version { version hash build_time }
   systemStatus { status databaseSchema appSchema }
+}
+"""
+
+#: Which Stash installation answers: its database and configuration files. The index
+#: records them, so an index built from another Stash behind the same URL is never served.
+SERVER = """
+query Stash2PlexServer {
+  systemStatus { databasePath configPath }
 }
 """
 
@@ -75,6 +86,70 @@ query Stash2PlexScenesUpdatedSince($since: String!, $page: Int!, $n: Int!) {{
     scenes {{{_INDEX_SCENE_FIELDS}    }}
   }}
 }}
+"""
+
+#: Performers, studios and tags changed since ``$since`` (compared as text, like scenes):
+#: their names, photos, logos and parents appear in scenes' metadata, yet editing them
+#: does not change the scenes' ``updated_at``. One document per kind, by ``RELATED``.
+_RELATED_UPDATED_SINCE = """
+query Stash2PlexKINDSUpdatedSince($since: String!, $page: Int!, $n: Int!) {
+  findKINDS(
+    KIND_filter: {updated_at: {value: $since, modifier: GREATER_THAN}}
+    filter: {page: $page, per_page: $n, sort: "updated_at", direction: ASC}
+  ) {
+    KINDs { id updated_at }
+  }
+}
+"""
+#: Keyset page of the scenes showing any of ``$ids`` (of one kind), with the fields the
+#: index stores. A studio's scenes and its child studios' scenes (which show it as their
+#: parent): depth 1. A tag's own scenes only: Stash's metadata lists direct tags.
+_SCENES_WITH = (
+    """
+query Stash2PlexScenesWithKINDS($ids: [ID!], $after: Int!, $n: Int!) {
+  findScenes(
+    scene_filter: {
+      id: {value: $after, modifier: GREATER_THAN}
+      KINDs: {value: $ids, modifier: INCLUDESDEPTH}
+    }
+    filter: {per_page: $n, sort: "id", direction: ASC}
+  ) {
+    scenes {"""
+    + _INDEX_SCENE_FIELDS
+    + """    }
+  }
+}
+"""
+)
+_DEPTH = {"performer": "", "studio": ", depth: 1", "tag": ", depth: 0"}
+
+
+def _for(template: str, kind: str) -> str:
+    # Placeholders replaced, not str.format: the selections are full of braces.
+    text = template.replace("KINDS", f"{kind.title()}s").replace("DEPTH", _DEPTH[kind])
+    return text.replace("KIND", kind)
+
+
+#: Per related kind (``performers``, ``studios``, ``tags``): the documents that find what
+#: changed and the scenes that show it.
+RELATED: dict[str, tuple[str, str]] = {
+    f"{kind}s": (_for(_RELATED_UPDATED_SINCE, kind), _for(_SCENES_WITH, kind))
+    for kind in ("performer", "studio", "tag")
+}
+
+#: Where each kind's poll starts after a first build: the newest change of each kind.
+RELATED_NEWEST = """
+query Stash2PlexRelatedNewest {
+  findPerformers(filter: {per_page: 1, sort: "updated_at", direction: DESC}) {
+    performers { updated_at }
+  }
+  findStudios(filter: {per_page: 1, sort: "updated_at", direction: DESC}) {
+    studios { updated_at }
+  }
+  findTags(filter: {per_page: 1, sort: "updated_at", direction: DESC}) {
+    tags { updated_at }
+  }
+}
 """
 
 #: Keyset page of ids only, for the deletion sweep (deletions never show in updated_at).
@@ -138,8 +213,12 @@ query Stash2PlexFindScene($id: ID!) {
 #: Every document by constant name, for tests and schema checks.
 ALL: dict[str, str] = {
     "VERSION": VERSION,
+    "SERVER": SERVER,
     "SCENE_PAGE": SCENE_PAGE,
     "SCENES_UPDATED_SINCE": SCENES_UPDATED_SINCE,
     "SCENE_IDS_PAGE": SCENE_IDS_PAGE,
     "FIND_SCENE": FIND_SCENE,
+    "RELATED_NEWEST": RELATED_NEWEST,
+    **{f"{kind.upper()}_UPDATED_SINCE": docs[0] for kind, docs in RELATED.items()},
+    **{f"SCENES_WITH_{kind.upper()}": docs[1] for kind, docs in RELATED.items()},
 }

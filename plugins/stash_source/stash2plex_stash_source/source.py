@@ -31,16 +31,28 @@ from stash2plex import (
 from stash2plex.logs import get_logger
 
 from . import queries
+from .catalog import StashCatalog
 from .client import StashClient, StashError
 from .config import StashConfig
 from .index import IndexedScene, SceneIndex
-from .matcher import AnyScene, Hit, Matcher, best_per_scene, scene_id_from_key, split_path
+from .matcher import (
+    RATING_KEY_PREFIX,
+    AnyScene,
+    Hit,
+    Matcher,
+    best_per_scene,
+    scene_id_from_key,
+    split_path,
+)
 from .metadata import SceneCache, epoch, stem, to_metadata
 from .oshash import oshash_file
 
 log = get_logger("stash2plex.stash_source")
 SECTION = "stash"
 INDEX_FILE = "stash-index.sqlite3"
+#: The sample library's index: apart from a real one, so pointing the same data directory
+#: at a real Stash never serves the sample's scenes (and going back costs no rebuild).
+SAMPLE_INDEX_FILE = "stash-sample-index.sqlite3"
 #: Trailing path components tried under each media root (no library nests deeper).
 MAX_LOCAL_DEPTH = 16
 RENDERED_MAX = 5000
@@ -65,6 +77,8 @@ class StashSource:
         self.client = client
         self.index = index
         self.sample = sample
+        # The sample server's URL changes at every start: it is named by its size instead.
+        index.source = f"sample library of {config.sample_scenes} scenes" if sample else client.url
         self.matcher = Matcher(
             index,
             require_organized=config.require_organized,
@@ -76,6 +90,7 @@ class StashSource:
         #: scene id -> (the cached scene dict it was made from, base URL, Metadata)
         self._rendered: dict[int, tuple[dict[str, Any], str, Metadata]] = {}
         self._task: asyncio.Task[None] | None = None
+        self.catalog = StashCatalog(index, ready=lambda: self.index.ready)
 
     # --- matching -----------------------------------------------------------------------
 
@@ -101,11 +116,17 @@ class StashSource:
             hits += self.matcher.by_oshash(oshash, parts[-1] if parts else None, size)
         if filename:
             mapped = await self.hooks.map_path(filename, PathDirection.PLEX_TO_STASH)
+            exact: list[Hit] = []
             if mapped:
-                hits += self.matcher.by_path(mapped, cards=not manual)
-            duration_s = request.duration / 1000 if request.duration else None
-            # A scan's answer needs no more than the in-memory scene cards.
-            hits += self.matcher.by_suffix(parts, duration_s, cards=not manual)
+                exact = self.matcher.by_path(mapped, cards=not manual)
+                hits += exact
+            # The user's own rule found exactly one scene at exactly this path: the
+            # strongest path evidence. A look-alike elsewhere sharing a longer suffix
+            # (the rule renamed a folder) must not make it ambiguous, so no suffix step.
+            if not (len(exact) == 1 and exact[0].reason == "path"):
+                duration_s = request.duration / 1000 if request.duration else None
+                # A scan's answer needs no more than the in-memory scene cards.
+                hits += self.matcher.by_suffix(parts, duration_s, cards=not manual)
         threshold, margin = provider.match_threshold, provider.match_margin
         if manual or not _clears(hits, threshold):
             hits += self.matcher.by_title(request.title, request.year, request.date)
@@ -225,8 +246,38 @@ class StashSource:
 
     # --- index upkeep -------------------------------------------------------------------
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Drop an index built from another Stash (before anything is served from it),
+        then keep the index current in the background."""
+        source, _server = self.index.owner()
+        if self.index.ready and source != self.index.source:
+            log.warning(
+                "index.foreign", built_from=source, configured=self.index.source, action="rebuild"
+            )
+            await self.index.clear()
         self._task = asyncio.get_running_loop().create_task(self._upkeep(), name="stash-index")
+
+    async def _check_server(self) -> None:
+        """Ask which installation answers at the URL; an index built from another one is
+        dropped (503 until rebuilt). Unreachable: the URL alone says which Stash it is."""
+        try:
+            data = await self.client.execute(queries.SERVER, None, "Stash2PlexServer")
+        except StashError:
+            return
+        status = data.get("systemStatus") or {}
+        server_id = f"{status.get('databasePath') or ''} {status.get('configPath') or ''}"
+        self.index.server_id = server_id
+        if not self.index.ready:
+            return
+        _source, recorded = self.index.owner()
+        if recorded is None:
+            # Built before the installation was known, from this URL: take it as this one.
+            await self.index.record_server_id(server_id)
+        elif recorded != server_id:
+            log.warning(
+                "index.foreign", built_from=recorded, configured=server_id, action="rebuild"
+            )
+            await self.index.clear()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -240,18 +291,17 @@ class StashSource:
         last_sweep = last_build = time.monotonic()
         while True:
             try:
+                await self._check_server()
                 stale = time.monotonic() - last_build >= self.config.rebuild_every_s
                 if not self.index.ready or stale:
                     log.info("index.build.start", stash=self.client.url, rebuild=stale)
                     await self.index.build(self.client)
+                    # A rebuild also catches what no scene's updated_at shows (a studio
+                    # renamed, a file moved): nothing cached is trusted after it.
                     self.cache.expire_all()
                     last_sweep = last_build = time.monotonic()
                 else:
-                    changed = await self.index.refresh(self.client)
-                    if changed:
-                        # Edited scenes must not be served from the cache until its TTL.
-                        self.cache.expire_all()
-                        log.info("index.refreshed", changed=changed)
+                    await self.index.refresh(self.client)
                     if time.monotonic() - last_sweep >= self.config.sweep_every_s:
                         removed = await self.index.sweep(self.client)
                         last_sweep = time.monotonic()
@@ -260,6 +310,8 @@ class StashSource:
                             # its TTL: the refetch answers "gone" (or stale if Stash fails).
                             self.cache.expire_all()
                             log.info("index.swept", removed=removed)
+                # Renamed performers, studios, tags: their scenes' metadata changed too.
+                await self.index.refresh_related(self.client)
                 self.sync_error = None
             except asyncio.CancelledError:
                 raise
@@ -269,6 +321,13 @@ class StashSource:
             except Exception as exc:
                 self.sync_error = f"{type(exc).__name__}: {exc}"
                 log.exception("index.sync_crashed")
+            # Also after a failed refresh: the pages it applied before failing stay.
+            try:
+                await self.report_changes()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("index.report_failed")
             # A failed first build retries sooner than the steady refresh.
             delay = (
                 self.config.index_refresh_s
@@ -276,6 +335,20 @@ class StashSource:
                 else min(30.0, self.config.index_refresh_s)
             )
             await asyncio.sleep(delay)
+
+    async def report_changes(self) -> list[int]:
+        """Tell every plugin which scenes changed (``on_scenes_changed``), once their
+        cached metadata is dropped, so ``build_metadata`` already answers with the new
+        values. The index keeps them pending until this is done: a crash before the report
+        only delays it."""
+        ids = self.index.pending_changes()
+        if not ids:
+            return ids
+        self.cache.expire(ids)
+        log.info("index.scenes_changed", scenes=len(ids))
+        await self.hooks.on_scenes_changed([f"{RATING_KEY_PREFIX}{i}" for i in ids])
+        await self.index.forget_changes(ids)
+        return ids
 
     def health(self) -> dict[str, Any]:
         client = self.client
@@ -318,7 +391,9 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
             url=url,
         )
     session = aiohttp.ClientSession()
-    index = SceneIndex(app[CONFIG].data_dir / INDEX_FILE)
+    index = SceneIndex(
+        app[CONFIG].data_dir / (SAMPLE_INDEX_FILE if sample_server is not None else INDEX_FILE)
+    )
     client = StashClient(
         url,
         config.api_key,
@@ -329,8 +404,8 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
     )
     source = StashSource(app, config, client, index, sample=sample_server is not None)
     app[RUNTIME_SOURCE][SECTION] = source
-    source.start()
     try:
+        await source.start()
         yield
     finally:
         await source.stop()

@@ -558,10 +558,14 @@ async def test_provider_queries_run_against_the_fake(
     samples = {"Int": 1, "ID": "1", "String": "2020-01-01T00:00:00-06:00"}
     for name, query in queries.ALL.items():
         operation = parse(query).definitions[0]
-        variables = {
-            v.variable.name.value: samples.get(getattr(v.type, "type", v.type).name.value, 1)
-            for v in operation.variable_definitions or ()
-        }
+        variables: dict[str, Any] = {}
+        for v in operation.variable_definitions or ():
+            node, listed = v.type, False
+            while not hasattr(node, "name"):  # through NonNull and List wrappers
+                listed = listed or type(node).__name__ == "ListTypeNode"
+                node = node.type
+            value = samples.get(node.name.value, 1)
+            variables[v.variable.name.value] = [value] if listed else value
         status, body = await post(http, stash, query, variables)
         assert status == 200 and "errors" not in body, (name, body)
 

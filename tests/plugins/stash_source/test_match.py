@@ -166,6 +166,30 @@ async def test_full_path_through_a_path_rule(provider, fake_stash, library, matc
         assert items[0]["score"] == 98  # the exact-path rung, above any suffix score
 
 
+async def test_exact_mapped_path_wins_over_a_longer_suffix(
+    provider, small_stash, small_library, match, ids, tmp_path
+):
+    """DESIGN "Decisions": the rule renames a folder (Plex's Videos is Stash's Clips), and
+    a look-alike under another root shares a longer suffix with Plex's path. The scene
+    the rule finds exactly is the match, not an ambiguity."""
+    mine = small_library.add_scene(
+        title="Beach Trip", files=["/data/stash/Clips/Beach/beach-trip-2021.mp4"]
+    )
+    other = small_library.add_scene(
+        title="Beach Trip (archive)", files=["/archive/Videos/Beach/beach-trip-2021.mp4"]
+    )
+    plex_path = "/mnt/plex/Videos/Beach/beach-trip-2021.mp4"
+    rule = {"name": "nas", "plex_prefix": "/mnt/plex/Videos", "stash_prefix": "/data/stash/Clips"}
+    plain = await provider(small_stash.url, server={"data_dir": str(tmp_path / "plain")})
+    # Without the rule the look-alike's longer suffix wins (no folder was renamed there).
+    assert ids(await match(plain, filename=plex_path)) == [other]
+    client = await provider(small_stash.url, rules=[rule])
+    items = await match(client, filename=plex_path)
+    assert ids(items) == [mine] and items[0]["score"] == 98
+    listed = await match(client, filename=plex_path, manual=1)
+    assert ids(listed)[0] == mine and listed[0]["score"] == 98
+
+
 async def test_path_suffix_needs_no_configuration(client, library, match, ids):
     # "scene.mp4" is in two studio folders: the folders decide.
     for f in by_note(library, "dup-basename"):

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 import stash2plex_path_regex.plugin as path_plugin
 import stash2plex_stash_source.plugin as stash_plugin
-from stash2plex import ConfigError
+from stash2plex import HOOKS, ConfigError
 from stash2plex_stash_source.client import MAX_BACKOFF_S, StashClient, StashUnavailable
 from stash2plex_stash_source.fake import STASHDB_ENDPOINT, FakeStash, Library
 from stash2plex_stash_source.fake.library import utc_epoch
@@ -430,3 +430,33 @@ async def test_stale_answers_are_counted_per_request():
     assert cache.stale_served == 4
     with pytest.raises(StashUnavailable):
         await cache.get(2)  # nothing to fall back on
+
+
+async def test_push_only_fields_collections_and_user_rating(provider, small_stash, small_library):
+    """Push sync writes what build_metadata returns: collections (studio, parent studio,
+    the scene's groups, one per name) and the user rating (rating100 / 10), which never
+    travel on the provider's wire."""
+    lib = small_library
+    studio = _studio_with_parent(lib)
+    groups = list(lib.groups.values())[:2]
+    sid = lib.add_scene(
+        title="Grouped",
+        studio=studio["id"],
+        groups=[{"group": g["id"], "scene_index": n} for n, g in enumerate(groups, start=1)]
+        # A group named like the studio: one collection of that name, not two.
+        + [{"group": {**groups[0], "id": 99_999, "name": studio["name"]}}],
+        rating100=85,
+    )
+    unrated = lib.add_scene(title="Unrated")
+    client = await provider(small_stash.url)
+    _plugin, item = await client.app[HOOKS].build_metadata(f"stash-{sid}")
+    assert [c.tag for c in item.collections] == [
+        studio["name"],
+        studio["parent_studio"]["name"],
+        *(g["name"] for g in groups),
+    ]
+    assert item.user_rating == 8.5
+    _plugin, bare = await client.app[HOOKS].build_metadata(f"stash-{unrated}")
+    assert bare.collections == [] and bare.user_rating is None
+    wire = await get_item(client, f"stash-{sid}")
+    assert "collections" not in str(wire).lower() and "userRating" not in wire

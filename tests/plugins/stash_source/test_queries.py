@@ -43,7 +43,11 @@ def test_all_lists_every_constant() -> None:
         for n, v in vars(queries).items()
         if n.isupper() and not n.startswith("_") and isinstance(v, str)
     }
+    # The related kinds' documents are made per kind, from one template each.
+    for kind in queries.RELATED:
+        upper |= {f"{kind.upper()}_UPDATED_SINCE", f"SCENES_WITH_{kind.upper()}"}
     assert upper == set(queries.ALL)
+    assert set(queries.RELATED) == {"performers", "studios", "tags"}
 
 
 @pytest.mark.parametrize("name", sorted(queries.ALL))
@@ -81,6 +85,8 @@ def test_index_queries_select_the_same_scene_fields() -> None:
         return [p for p in _fields(graphql.parse(q)) if p[:2] == ["findScenes", "scenes"]]
 
     assert scene_fields(queries.SCENE_PAGE) == scene_fields(queries.SCENES_UPDATED_SINCE)
+    for _since, scenes_with in queries.RELATED.values():
+        assert scene_fields(queries.SCENE_PAGE) == scene_fields(scenes_with)
 
 
 def test_paging_queries_sort_explicitly() -> None:
@@ -88,6 +94,9 @@ def test_paging_queries_sort_explicitly() -> None:
     assert 'sort: "id", direction: ASC' in queries.SCENE_PAGE
     assert 'sort: "id", direction: ASC' in queries.SCENE_IDS_PAGE
     assert 'sort: "updated_at", direction: ASC' in queries.SCENES_UPDATED_SINCE
+    for since, scenes_with in queries.RELATED.values():
+        assert 'sort: "updated_at", direction: ASC' in since
+        assert 'sort: "id", direction: ASC' in scenes_with
 
 
 def test_ids_page_selects_only_id() -> None:
@@ -100,7 +109,7 @@ def test_inputs_only_through_variables(name: str) -> None:
     # Literal arguments are fine only for our own constants (sort, modifiers, hash type);
     # every value that comes from outside must be a variable.
     doc = graphql.parse(queries.ALL[name])
-    allowed_literals = {"sort", "direction", "modifier", "type"}
+    allowed_literals = {"sort", "direction", "modifier", "type", "depth", "per_page"}
     literal_args: list[str] = []
 
     class Collect(Visitor):

@@ -210,6 +210,23 @@ class Library:
         self.revision += 1
         return scene["updated_at"]
 
+    def touch_related(self, kind: str, record_id: int, **fields: Any) -> str:
+        """Edit a performer, studio, tag or group (``kind``: ``"performers"``,
+        ``"studios"``, ``"tags"``, ``"groups"``) as a user would: set ``fields``, bump its
+        ``updated_at`` (a new photo or logo is a new ``?t=`` on its image URL), and leave
+        the scenes it belongs to untouched, as Stash does. Returns the new ``updated_at``.
+        ``parent_studio`` may be an id or a record."""
+        record = getattr(self, kind)[record_id]
+        unknown = set(fields) - set(record) - {"_has_image"}
+        if unknown:
+            raise KeyError(f"not {kind} fields: {sorted(unknown)}")
+        if isinstance(fields.get("parent_studio"), int):
+            fields["parent_studio"] = self.studios[fields["parent_studio"]]
+        record.update(fields)
+        record["updated_at"] = self.tick()
+        self.revision += 1
+        return record["updated_at"]
+
     def delete(self, scene_id: int, *, delete_files: bool = False) -> None:
         """Destroy a scene, like Stash's ``sceneDestroy``.
 

@@ -352,10 +352,11 @@ def _version(_root: None, info: Any) -> dict[str, Any]:
 
 
 def _system_status(_root: None, info: Any) -> dict[str, Any]:
+    server = _ctx(info).server
     return {
         "databaseSchema": 75,
-        "databasePath": "/root/.stash/stash-go.sqlite",
-        "configPath": "/root/.stash/config.yml",
+        "databasePath": server.database_path,
+        "configPath": server.config_path,
         "appSchema": 75,
         "status": _ctx(info).server.system_status,
         "os": "linux",
@@ -1018,10 +1019,11 @@ class FakeStash:
     Test hooks: ``fault`` (one of :data:`FAULTS`; ``"down"`` and ``"slow"`` also hit image
     routes), ``fault_count`` (``None``: every request; ``N``: the next N faultable requests,
     then ``fault`` resets to ``None``), ``slow_seconds``, ``version`` and ``system_status``
-    (what ``version``/``systemStatus`` report). Counters: ``graphql_requests`` (every
-    ``POST /graphql``, whatever the outcome), ``operations`` (each request's
-    ``operationName``, else the document's single operation name, else ``"anonymous"``),
-    ``image_requests`` (every request to an image or preview route).
+    (what ``version``/``systemStatus`` report), ``database_path`` and ``config_path``
+    (``systemStatus``'s: what tells one Stash installation from another). Counters:
+    ``graphql_requests`` (every ``POST /graphql``, whatever the outcome), ``operations``
+    (each request's ``operationName``, else the document's single operation name, else
+    ``"anonymous"``), ``image_requests`` (every request to an image or preview route).
     """
 
     def __init__(self, library: Library, api_key: str | None = None, *, host: str = "127.0.0.1"):
@@ -1033,6 +1035,8 @@ class FakeStash:
         self.slow_seconds: float = 30.0
         self.version: str | None = "v0.30.1"
         self.system_status: str = "OK"
+        self.database_path: str = "/root/.stash/stash-go.sqlite"
+        self.config_path: str = "/root/.stash/config.yml"
         self.graphql_requests = 0
         self.operations: list[str] = []
         self.image_requests = 0
