@@ -125,9 +125,13 @@ class PlexConnection:
             ) from None
 
     def close(self) -> None:
+        """Stop taking calls; calls still queued end at once, the session is closed after
+        the request in flight (which ends by its own timeout; nobody waits for it)."""
+        if self.closed:
+            return
         self.closed = True
-        # A request in flight ends by its own timeout; nobody waits for it.
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.submit(self._disconnect)
+        self._executor.shutdown(wait=False)
 
     # --- the worker thread ---------------------------------------------------------------
 
@@ -135,6 +139,8 @@ class PlexConnection:
         return self._run_unconnected(lambda: fn(self._connect(), *args), ())
 
     def _run_unconnected(self, fn: Callable[..., _T], args: tuple[Any, ...]) -> _T:
+        if self.closed:  # queued before close(): no request now
+            raise PlexTransient("the Plex connection is closed")
         try:
             return fn(*args)
         except PlexError:
@@ -170,6 +176,11 @@ class PlexConnection:
             self.server_name = f"{server.friendlyName} {server.version}"
             self._server = server
         return self._server
+
+    def _disconnect(self) -> None:
+        if self._server is not None:
+            self._server._session.close()
+            self._server = None
 
     def _remember(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
         self._last = (response.status_code, response.headers.get("Retry-After"))

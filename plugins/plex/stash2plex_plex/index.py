@@ -105,6 +105,9 @@ class ItemIndex:
     def __len__(self) -> int:
         return len(self._items)
 
+    def __contains__(self, rating_key: object) -> bool:
+        return rating_key in self._items
+
     def __iter__(self) -> Iterator[PlexItem]:
         return iter(self._items.values())
 
@@ -116,7 +119,7 @@ class ItemIndex:
 
     def put(self, item: PlexItem) -> None:
         key = item.rating_key
-        if key in self._items:
+        if key in self._items:  # read again: its old paths and guid go first
             self.remove(key)
         self._items[key] = item
         for path in item.files:

@@ -152,12 +152,12 @@ class PlexLibraryService:
     # --- reading ----------------------------------------------------------------------
 
     async def read_pages(self) -> AsyncIterator[list[PlexItem]]:
-        """Every configured library, one parsed page at a time (each item once).
+        """Every configured library, one parsed page at a time. An item can show up twice
+        when the library changes between two pages (offsets shift).
 
         The next page is asked for before this one is handed out, so Plex renders it and
         the worker parses it while the caller works on this one."""
         size = self.config.page_size
-        seen: set[str] = set()
         for section in await self.sections():
             page, total = await self._call(self._read_page, section.key, 0, size)
             start = 0
@@ -170,10 +170,8 @@ class PlexLibraryService:
                     )
                     ahead.add_done_callback(_retrieved)
                 try:
-                    fresh = [i for i in page if i.rating_key not in seen]
-                    seen.update(i.rating_key for i in fresh)
-                    if fresh:
-                        yield fresh
+                    if page:
+                        yield page
                 except BaseException:  # the caller stopped reading, or was cancelled
                     if ahead is not None:
                         ahead.cancel()
@@ -203,9 +201,11 @@ class PlexLibraryService:
         """:meth:`read_pages`, replacing the index with what was read once it completes."""
         fresh = ItemIndex()
         async for page in self.read_pages():
-            for item in page:
+            new = [item for item in page if item.rating_key not in fresh]  # each item once
+            for item in new:
                 fresh.put(item)
-            yield page
+            if new:
+                yield new
         fresh.mark_built()
         self.index = fresh
         log.info("plex.index_read", items=len(fresh), sections=len(self._sections or ()))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from stash2plex import HOOKS, create_app, started
+import pytest
+
+from stash2plex import HOOKS, PlexTransient, create_app, started
 from stash2plex_plex import plugin as plex_plugin
 from stash2plex_plex.connection import CLIENT_ID_FILE, PlexConnection
 from stash2plex_plex.fake import FakePMS, plex_section
@@ -53,3 +55,11 @@ async def test_the_token_stays_out_of_logs_and_errors(fake_pms: FakePMS, plex_ap
     assert fake_pms.token not in out.out + out.err
     # only ever a header: never in a URL Plex or a proxy could log
     assert all(fake_pms.token not in r.query for r in fake_pms.requests)
+
+
+async def test_a_closed_connection_refuses_calls_at_once(fake_pms: FakePMS):
+    conn = PlexConnection(fake_pms.url, fake_pms.token or "", client_id="x", timeout_s=3)
+    assert await conn.call(lambda server: server.friendlyName) == "fake-pms"
+    conn.close()
+    with pytest.raises(PlexTransient, match="closed"):
+        await conn.call(lambda server: server.friendlyName)

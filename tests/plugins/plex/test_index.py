@@ -99,3 +99,22 @@ async def test_a_read_stopped_early_leaves_the_index_and_no_request_behind(
             break
     await asyncio.sleep(0.05)  # a cancelled read-ahead has nothing left to do
     assert library.index is before and len(before) == 44
+
+
+async def test_an_item_shifted_onto_the_next_page_is_read_once(plex_app, fake_pms: FakePMS):
+    for n in range(12):
+        fake_pms.add_item("1", f"x{n}", files=[f"/data/stash/x/{n}.mp4"])
+    app = await plex_app(plex={"page_size": 10, "libraries": ["Stash"]})
+    library = await app[HOOKS].plex_library()
+    before = [item.rating_key async for item in library.read_items()]
+
+    def insert_at_front(section: str, start: int) -> None:
+        if section == "1" and start == 0:
+            fake_pms.after_listing = None
+            fake_pms.add_item("1", "new first", files=["/data/stash/first.mp4"], position=0)
+
+    fake_pms.after_listing = insert_at_front
+    keys = [item.rating_key async for item in library.read_items()]
+    # the tenth item was shifted onto page 2 and listed twice by Plex; read once
+    assert keys == before
+    assert len(library.index) == 15

@@ -50,7 +50,7 @@ async def plex_app(
             import stash2plex_plex.plugin as plex_plugin
 
             config = dict(raw or {})
-            config.setdefault("server", {"data_dir": str(tmp_path / "data")})
+            config["server"] = {"data_dir": str(tmp_path / "data"), **config.get("server", {})}
             config["plex"] = {**plex_section(fake_pms), **(plex or {})}
             app = create_app(
                 config,

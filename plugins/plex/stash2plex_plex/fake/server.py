@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import unquote
 from xml.sax.saxutils import escape, quoteattr
@@ -126,6 +126,9 @@ class FakePMS:
         self.requests: list[Seen] = []
         self.writes: list[Write] = []
         self.scans: list[tuple[str, str]] = []  # (section, path) partial scans asked for
+        #: called with (section key, start) after each listing page is rendered: a test
+        #: can change the library between two pages
+        self.after_listing: Callable[[str, int], None] | None = None
         self._fault: str | None = None
         self.fault_count: int | None = None
         self.slow_seconds = 30.0
@@ -166,9 +169,11 @@ class FakePMS:
         external_guids: Sequence[str] = (),
         added_at: int | None = None,
         updated_at: int | None = None,
+        position: int | None = None,
     ) -> FakeItem:
         """One item; ``files`` are the parts of one Media (a stacked item when several),
-        ``media`` several Media (versions). ``guid`` "" is a local (Personal Media) item."""
+        ``media`` several Media (versions). ``guid`` "" is a local (Personal Media) item.
+        ``position``: where it goes in the listing order (default: last)."""
         if section_key not in self.sections:
             raise KeyError(f"no section {section_key!r}; add_section() first")
         key = rating_key or str(self._next_key)
@@ -187,7 +192,8 @@ class FakePMS:
             updated_at=updated_at if updated_at is not None else now,
         )
         self.items[key] = item
-        self._order[section_key].append(key)
+        order = self._order[section_key]
+        order.insert(len(order) if position is None else position, key)
         return item
 
     def remove_item(self, rating_key: str) -> None:
@@ -458,6 +464,8 @@ class FakePMS:
                 item.list_xml = _video(item, self.sections[item.section_key], full=False)
             parts.append(item.list_xml)
         parts.append("</MediaContainer>")
+        if self.after_listing is not None:
+            self.after_listing(section.key, start)
         return _xml("".join(parts))
 
     async def _metadata(self, request: web.Request) -> web.Response:
