@@ -280,22 +280,6 @@ class Matcher:
         return out
 
 
-def best_per_scene(hits: list[Hit]) -> list[Hit]:
-    if len(hits) < 2:
-        return hits  # nothing to merge or order: a scan's usual answer
-    if len(hits) == 2 and hits[0].scene.id == hits[1].scene.id:
-        # One scene found twice (its mapped path and its path suffix): the usual answer
-        # of a scan with a path rule. The first of equal scores stays, as below.
-        first, second = hits
-        return [second if second.score > first.score else first]
-    best: dict[int, Hit] = {}
-    for hit in hits:
-        current = best.get(hit.scene.id)
-        if current is None or hit.score > current.score:
-            best[hit.scene.id] = hit
-    return sorted(best.values(), key=lambda h: (-h.score, h.scene.id))
-
-
 def _break_case_tie(
     parts: list[str], tied: list[_WholeRow]
 ) -> tuple[list[_WholeRow], list[_WholeRow]]:

@@ -40,7 +40,6 @@ from .matcher import (
     AnyScene,
     Hit,
     Matcher,
-    best_per_scene,
     scene_id_from_key,
     split_path,
 )
@@ -90,12 +89,14 @@ class StashSource:
         #: scene id -> (the cached scene dict it was made from, base URL, Metadata)
         self._rendered: dict[int, tuple[dict[str, Any], str, Metadata]] = {}
         self._task: asyncio.Task[None] | None = None
+        #: Upkeep rounds finished (build or refresh, related objects, report), whatever
+        #: their outcome: lets a caller wait until the background work has settled.
+        self.rounds = 0
         self.catalog = StashCatalog(index, ready=lambda: self.index.ready)
 
     # --- matching -----------------------------------------------------------------------
 
     async def resolve(self, request: MatchRequest) -> list[Candidate]:
-        provider = self.provider
         manual = request.is_manual
         filename = request.filename
         # Only our own guids are proof: another provider's keys may look like ours and
@@ -127,23 +128,19 @@ class StashSource:
                 duration_s = request.duration / 1000 if request.duration else None
                 # A scan's answer needs no more than the in-memory scene cards.
                 hits += self.matcher.by_suffix(parts, duration_s, cards=not manual)
-        threshold, margin = provider.match_threshold, provider.match_margin
-        if manual or not _clears(hits, threshold):
+        # Title similarity scores 70 at most: Fix Match material. A scan asks it only when
+        # nothing else was found (a threshold lowered that far may then take it).
+        if manual or not hits:
             hits += self.matcher.by_title(request.title, request.year, request.date)
-        ranked = best_per_scene(self.matcher.gate(hits))
-        if manual:
-            ranked = ranked[:20]
-        elif len(ranked) > 1:
-            # A scan's host takes the best only if it beats the runner-up by the margin:
-            # a runner-up further behind cannot change that, so it is not built at all.
-            ranked = [ranked[0], *(h for h in ranked[1:2] if ranked[0].score - h.score < margin)]
+        # Every hit as a candidate: the host merges them (one per scene, its best score),
+        # ranks them and applies the threshold and margin, once for every source.
         return [
             Candidate(
                 metadata=self._candidate_metadata(h.scene, thumb=manual),
                 score=h.score,
                 reason=h.reason,
             )
-            for h in ranked
+            for h in self.matcher.gate(hits)
         ]
 
     def _candidate_metadata(self, scene: AnyScene, *, thumb: bool) -> Metadata:
@@ -310,9 +307,9 @@ class StashSource:
                             # its TTL: the refetch answers "gone" (or stale if Stash fails).
                             self.cache.expire_all()
                             log.info("index.swept", removed=removed)
+                self.sync_error = None
                 # Renamed performers, studios, tags: their scenes' metadata changed too.
                 await self.index.refresh_related(self.client)
-                self.sync_error = None
             except asyncio.CancelledError:
                 raise
             except StashError as exc:
@@ -328,6 +325,7 @@ class StashSource:
                 raise
             except Exception:
                 log.exception("index.report_failed")
+            self.rounds += 1
             # A failed first build retries sooner than the steady refresh.
             delay = (
                 self.config.index_refresh_s
@@ -413,15 +411,6 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
         index.close()
         if sample_server is not None:
             await sample_server.close()
-
-
-def _clears(hits: list[Hit], threshold: int) -> bool:
-    """Whether any hit reaches ``threshold`` (a loop: cheaper than any() over a generator,
-    and a scan asks on every request)."""
-    for hit in hits:  # noqa: SIM110
-        if hit.score >= threshold:
-            return True
-    return False
 
 
 #: Filled at start-up (the app is frozen by then, so a mutable holder set while building).

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 import stash2plex_path_regex.plugin as path_plugin
 import stash2plex_stash_source.plugin as stash_plugin
 from stash2plex_stash_source.fake import FakeStash, Library, generate_library
+from stash2plex_stash_source.source import get_source
 
 
 @pytest.fixture(scope="session")
@@ -28,12 +29,14 @@ async def fake_stash(library: Library) -> AsyncIterator[FakeStash]:
 
 
 async def wait_ready(client: TestClient, within_s: float = 20.0) -> dict[str, Any]:
-    """Until /healthz says ready (the first index build has finished)."""
+    """Until /healthz says ready (the first index build has finished) and the first upkeep
+    round is over (its requests to Stash done: tests count the requests after it)."""
     deadline = asyncio.get_running_loop().time() + within_s
     while True:
         resp = await client.get("/healthz")
         body = await resp.json()
-        if resp.status == 200:
+        source = get_source(client.app)
+        if resp.status == 200 and source is not None and source.rounds > 0:
             return body
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"provider never became ready: {body}")

@@ -367,16 +367,21 @@ async def test_unreadable_names_under_media_roots_are_just_not_hashed(
     assert not [e for e in log_events() if e["event"] == "plugin.hook_failed"]
 
 
-async def test_a_scan_gets_no_runner_up_that_cannot_change_the_decision(client, library, ids):
-    """The host auto-matches the best only if it beats the runner-up by the margin: a
-    runner-up further behind changes nothing, so a scan's answer does not carry it (its
-    Metadata is never built); Fix Match still lists it, and a close one is still sent."""
+async def test_the_host_alone_applies_threshold_and_margin(client, library, match, ids):
+    """stash_source reports every scene its ladder found, each once per step; the host
+    merges them per scene, ranks them and applies the threshold and the margin (one rule
+    for every source): a runner-up far behind leaves the scan's match alone, a tie
+    leaves it unmatched, Fix Match lists both."""
     hooks = client.app[HOOKS]
     f = next(f for f in by_note(library, "dup-basename") if "/" in f.plex_path)
-    scan = await hooks.resolve_match(MatchRequest(filename=f.plex_path))
-    assert [c.metadata.rating_key for c in scan] == [f"stash-{f.expected_scene_id}"]
-    fix = await hooks.resolve_match(MatchRequest(filename=f.plex_path, manual=1))
-    assert len(fix) >= 2 and fix[0].score - fix[1].score >= 10
+    found = await hooks.resolve_match(MatchRequest(filename=f.plex_path))
+    keys = {c.metadata.rating_key for c in found}
+    assert f"stash-{f.expected_scene_id}" in keys and len(keys) >= 2  # the runner-up too
+    assert ids(await match(client, filename=f.plex_path)) == [f.expected_scene_id]
+    fix = await match(client, filename=f.plex_path, manual=1)
+    assert ids(fix)[0] == f.expected_scene_id and len(fix) >= 2
+    assert fix[0]["score"] - fix[1]["score"] >= 10
 
     tied = await hooks.resolve_match(MatchRequest(filename=basename(f)))
     assert len(tied) == 2 and tied[0].score == tied[1].score  # ambiguous: both sent
+    assert await match(client, filename=basename(f)) == []

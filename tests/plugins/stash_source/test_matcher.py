@@ -85,36 +85,3 @@ def test_fold_matches_its_definition(text: str) -> None:
 def test_stem_is_pathlibs(name):
     # An untitled scene's fallback title: the primary file's name without its suffix.
     assert stem(name) == PurePosixPath(name).stem
-
-
-def _hits(*specs: tuple[int, int, str]) -> list:
-    from stash2plex_stash_source.index import SceneCard
-    from stash2plex_stash_source.matcher import Hit
-
-    def card(scene_id: int) -> SceneCard:
-        return SceneCard(scene_id, None, None, None, False, False, "x.mp4")
-
-    return [Hit(card(sid), score, reason) for sid, score, reason in specs]
-
-
-@pytest.mark.parametrize(
-    "specs",
-    [
-        [(1, 98, "path"), (1, 95, "suffix-3")],
-        [(1, 95, "suffix-3"), (1, 98, "path")],
-        [(1, 90, "a"), (1, 90, "b")],
-        [(2, 60, "a"), (1, 90, "b")],
-        [(1, 60, "a"), (2, 90, "b"), (1, 95, "c")],
-    ],
-)
-def test_best_per_scene_keeps_each_scenes_best_first_of_equals(specs):
-    from stash2plex_stash_source.matcher import best_per_scene
-
-    hits = _hits(*specs)
-    # The rule, spelled out: per scene the highest score (the first of equals), best first.
-    best: dict[int, tuple[int, str]] = {}
-    for sid, score, reason in specs:
-        if sid not in best or score > best[sid][0]:
-            best[sid] = (score, reason)
-    want = sorted(((sid, s, r) for sid, (s, r) in best.items()), key=lambda t: (-t[1], t[0]))
-    assert [(h.scene.id, h.score, h.reason) for h in best_per_scene(hits)] == want
