@@ -13,7 +13,7 @@ COPY pyproject.toml README.md ./
 COPY core/ ./core/
 COPY plugins/ ./plugins/
 # The host and every plugin folder (tests/test_docker.py keeps this list complete).
-RUN pip install ./ ./plugins/stash_source/ ./plugins/path_regex/ ./plugins/plex/
+RUN pip install ./ ./plugins/stash_source/ ./plugins/path_regex/ ./plugins/plex/ ./plugins/plex_push/
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PYTHONUNBUFFERED=1 \
