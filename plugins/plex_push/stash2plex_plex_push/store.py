@@ -1,11 +1,14 @@
 """The push queue, dead letters, sync ledger and circuit breaker: one SQLite file.
 
-WAL mode and ``synchronous=FULL``: a row is on disk when ``enqueue`` returns, and a
-``kill -9`` at any moment loses nothing. A job row is deleted only in the transaction
-that records its push in the ledger, and only if no newer event merged into it while it
-was being pushed: a crash re-sends an edit (harmless, edits are idempotent) but never
-forgets one. Plain synchronous methods: the server runs them on one worker thread
-(:class:`AsyncStore`), the CLI calls them directly, and both may hold the file at once.
+WAL mode. Queueing commits with ``synchronous=FULL`` (a queued row is on disk, even
+through a power cut, when ``enqueue`` returns); the worker's own bookkeeping commits with
+``NORMAL`` (in the OS's hands at once, so a ``kill -9`` loses nothing; a power cut may
+at worst forget that a push happened, and the push is then sent again). A job row is
+deleted only in the transaction that records its push in the ledger, and only if no newer
+event merged into it while it was being pushed: a crash re-sends an edit (harmless, edits
+are idempotent) but never forgets one. Plain synchronous methods: the server runs them on
+one thread of their own (:class:`AsyncStore`), the CLI calls them directly, and both may
+hold the file at once.
 """
 
 from __future__ import annotations
@@ -160,21 +163,28 @@ class Store:
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
         self.db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
 
     def close(self) -> None:
         self.db.close()
 
-    def _tx(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    def _tx(self, work: Callable[[sqlite3.Connection], _T], *, flush: bool = False) -> _T:
+        """``work`` in one transaction; ``flush``: synced to disk before returning."""
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
+        if flush:
+            db.execute("PRAGMA synchronous=FULL")
         try:
-            result = work(db)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            if flush:
+                db.execute("PRAGMA synchronous=NORMAL")
         return result
 
     # --- queueing ----------------------------------------------------------------------
@@ -212,16 +222,20 @@ class Store:
             db.executemany("DELETE FROM dead WHERE rating_key = ?", [(r[0],) for r in rows])
             return len(rows)
 
-        return self._tx(work)
+        return self._tx(work, flush=True)
 
     def add_sweep(self, since: float | None, reason: str) -> int:
         """A request to queue every scene (changed since ``since``), expanded by the
         server's worker from the scene catalog."""
-        cur = self.db.execute(
-            "INSERT INTO sweeps (since, reason, queued_at) VALUES (?, ?, ?)",
-            (since, reason, time.time()),
-        )
-        return int(cur.lastrowid or 0)
+
+        def work(db: sqlite3.Connection) -> int:
+            cur = db.execute(
+                "INSERT INTO sweeps (since, reason, queued_at) VALUES (?, ?, ?)",
+                (since, reason, time.time()),
+            )
+            return int(cur.lastrowid or 0)
+
+        return self._tx(work, flush=True)
 
     def sweeps(self) -> list[Sweep]:
         rows = self.db.execute("SELECT id, since, reason FROM sweeps ORDER BY id").fetchall()
