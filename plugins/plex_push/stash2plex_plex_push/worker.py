@@ -15,9 +15,11 @@ import asyncio
 import contextlib
 import hashlib
 import math
+import os
 import random
 import time
 from collections.abc import Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,6 +40,11 @@ from stash2plex import (
     Unavailable,
 )
 from stash2plex.logs import get_logger
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from . import mapping
 from .config import PushConfig
@@ -117,6 +124,15 @@ class Worker:
     # --- the loop ----------------------------------------------------------------------
 
     async def run(self) -> None:
+        with WorkerLock(self.store.store.path.with_suffix(".lock")) as lock:
+            while not lock.acquire():
+                # Another process (a server on the same data directory) works the queue:
+                # one worker only. A CLI command that started this app waits here.
+                self.state = "standby (another process works the queue)"
+                await asyncio.sleep(max(1.0, self.config.poll_s))
+            await self._run()
+
+    async def _run(self) -> None:
         self.breaker = await self.store.call(self.store.store.breaker)
         if self.breaker.state == "closed" and self.breaker.closed_at:
             # Restarted during a recovery: the ramp goes on from where it was.
@@ -426,6 +442,34 @@ class Worker:
     async def _save_breaker(self, breaker: Breaker, *, outage: str | None = None) -> None:
         self.breaker = breaker
         await self.store.call(self.store.store.save_breaker, breaker, outage=outage)
+
+
+class WorkerLock:
+    """An exclusive lock on a file next to the queue: one worker per queue, across
+    processes. The OS drops it when its process dies, even by ``kill -9``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> WorkerLock:
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        return self
+
+    def acquire(self) -> bool:
+        if fcntl is None:  # pragma: no cover - Windows: no advisory locks; one server assumed
+            return True
+        assert self._fd is not None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the lock
+            self._fd = None
 
 
 def _replace(breaker: Breaker, **changes: Any) -> Breaker:

@@ -178,3 +178,43 @@ async def test_push_all_sweep_and_destroyed_scene(push_app, serve, plex, source)
     await service.enqueue(["stash-2"], "Scene.Destroy.Post", destroyed=True)
     await until(lambda: _drained(app))
     assert set((await service.records()).keys()) == {"stash-1"}
+
+
+async def test_hooks_push_sync_on_gap_and_on_scenes_changed(push_app, serve, plex, source):
+    from stash2plex import HOOKS, Gap, GapKind, PushSync
+
+    plex.add("101", ("/plex/scene1.mp4",))
+    plex.add("102", ("/plex/scene2.mp4",))
+    source.scene(1)
+    source.scene(2)
+    app = push_app({"on_gaps": ["stale"]})
+    await serve(app)
+    hooks = app[HOOKS]
+    sync = await hooks.push_sync()
+    assert isinstance(sync, PushSync)
+    await hooks.on_gap(Gap(kind=GapKind.STASH_ONLY, rating_key="stash-2"))  # not configured
+    await hooks.on_gap(Gap(kind=GapKind.STALE, rating_key="stash-1"))
+    await until(lambda: _drained(app))
+    records = await sync.records()
+    assert set(records) == {"stash-1"}
+    assert records["stash-1"].pushed_at.tzinfo is not None
+    await hooks.on_scenes_changed(["stash-2"])
+    await until(lambda: _drained(app))
+    assert set(await sync.records()) == {"stash-1", "stash-2"}
+    assert await sync.enqueue(["stash-1", "stash-2"], "gaps fix") == 2
+
+
+async def test_one_worker_per_queue_across_apps(push_app, serve, plex, source):
+    """A second app on the same data directory (a CLI command's started app) stands by."""
+    first = push_app()
+    await serve(first)
+    await until(lambda: get_service(first).worker.state == "idle")
+    second = push_app()
+    await serve(second)
+    await until(lambda: get_service(second).worker.state.startswith("standby"))
+    plex.add("101", ("/plex/scene1.mp4",))
+    source.scene(1)
+    await get_service(second).enqueue(["stash-1"], "cli")
+    await until(lambda: _drained(first))
+    assert get_service(first).worker.pushed == 1
+    assert get_service(second).worker.pushed == 0
