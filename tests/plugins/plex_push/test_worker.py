@@ -218,3 +218,30 @@ async def test_one_worker_per_queue_across_apps(push_app, serve, plex, source):
     await until(lambda: _drained(first))
     assert get_service(first).worker.pushed == 1
     assert get_service(second).worker.pushed == 0
+
+
+async def test_an_open_breaker_survives_a_restart(push_app, serve, plex, source, tmp_path):
+    import time
+
+    from stash2plex_plex_push.store import Breaker, Store
+
+    plex.add("101", ("/plex/scene1.mp4",))
+    source.scene(1)
+    store = Store(tmp_path / "data" / "push-queue.sqlite3")
+    now = time.time()
+    store.save_breaker(
+        Breaker(state="open", failures=5, opened_at=now - 10, retry_at=now + 0.5,
+                cooldown_s=0.5, error="Plex: 503"),
+        outage="start",
+    )  # fmt: skip
+    store.enqueue(["stash-1"], "before the restart")
+    app = push_app()
+    await serve(app)
+    service = get_service(app)
+    await until(lambda: service.worker.state == "breaker open")
+    assert plex.requests == []  # nothing sent while it is open
+    await until(lambda: _drained(app))  # then one job probes, Plex answers, it closes
+    status = await service.status()
+    assert status["breaker"]["state"] == "closed"
+    assert status["outages"][0]["end"] is not None
+    assert plex.values["101"]["title"] == "Scene 1"
