@@ -54,7 +54,12 @@ log = get_logger("stash2plex.plex_push")
 
 
 class NotInPlex(Exception):
-    """Plex has no item for the scene (yet: it may not have scanned the file)."""
+    """Plex has no item for the scene (yet: it may not have scanned the file).
+    ``files_known``: the source's index knows the scene's files."""
+
+    def __init__(self, message: str, *, files_known: bool) -> None:
+        super().__init__(message)
+        self.files_known = files_known
 
 
 class SourceProblem(Exception):
@@ -285,12 +290,18 @@ class Worker:
         store = self.store.store
         if job.destroyed:
             return None  # deleted in Stash: nothing to push; the ledger forgets it
+        # Plex first (local lookups): a scene Plex has not scanned yet costs Stash nothing.
+        try:
+            targets, ours = await self.find(key, plex)
+        except NotInPlex as exc:
+            if not exc.files_known and await self.hooks.build_metadata(key) is None:
+                raise Gone(f"the source has no scene {key}") from None
+            raise
         found = await self.hooks.build_metadata(key)
         if found is None:
             raise Gone(f"the source has no scene {key}")
         _plugin, metadata = found
         want = mapping.wanted(metadata, self.config)
-        targets, ours = await self.find(key, plex)
         target_keys = [t.rating_key for t in targets]
         previous = await self.store.call(store.ledger_line, key)
         before: dict[str, Any] = orjson.loads(previous.written) if previous else {}
@@ -370,7 +381,10 @@ class Worker:
                 items.append(item)
         if not items:
             where = f"its files {tried}" if tried else "no files known for it"
-            raise NotInPlex(f"no Plex item for {key}: guid {guid} not in Plex, {where} not in Plex")
+            raise NotInPlex(
+                f"no Plex item for {key}: guid {guid} not in Plex, {where} not in Plex",
+                files_known=bool(tried),
+            )
         return _distinct(items), False
 
     async def _fetch_image(self, url: str) -> bytes:

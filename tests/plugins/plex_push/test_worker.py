@@ -245,3 +245,13 @@ async def test_an_open_breaker_survives_a_restart(push_app, serve, plex, source,
     assert status["breaker"]["state"] == "closed"
     assert status["outages"][0]["end"] is not None
     assert plex.values["101"]["title"] == "Scene 1"
+
+
+async def test_a_scene_the_source_does_not_have_is_a_dead_letter(push_app, serve, plex, source):
+    app = push_app()
+    await serve(app)
+    service = get_service(app)
+    await service.enqueue(["stash-404"], "typo")
+    await until(lambda: service.store.call(lambda: service.store.store.counts().dead == 1))
+    [dead] = await service.store.call(service.store.store.dead_letters)
+    assert "no scene stash-404" in dead.error
