@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,7 +66,7 @@ def _push(args: argparse.Namespace, app: web.Application) -> int:
             keys = [scene_key(s) for s in args.scene]
             bad = [k for k in keys if not re.fullmatch(r"[A-Za-z0-9_-]+", k)]
             if bad:
-                print(f"stash2plex push: not a scene id: {', '.join(bad)}")
+                print(f"stash2plex push: not a scene id: {', '.join(bad)}", file=sys.stderr)
                 return 2
             count = store.enqueue(keys, "cli")
             print(f"queued {count} scene(s): {', '.join(keys)}")
@@ -102,7 +103,7 @@ def _queue(args: argparse.Namespace, app: web.Application) -> int:
             return _list(store, args)
         if action == "retry":
             if not args.all and not args.ids:
-                print("stash2plex queue retry: give scene ids or --all")
+                print("stash2plex queue retry: give scene ids or --all", file=sys.stderr)
                 return 2
             count = store.revive(None if args.all else [scene_key(i) for i in args.ids])
             print(f"{count} dead letter(s) queued again")
