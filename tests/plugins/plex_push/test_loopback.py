@@ -211,3 +211,27 @@ async def test_429_retry_after_is_honoured(world, serve, make_app):
     assert time.monotonic() - started >= 1.0
     await until(world.drained)
     assert (await world.status())["dead"] == 0
+
+
+async def test_item_our_provider_matched_is_refreshed_and_gets_push_only_fields(
+    world, serve, make_app
+):
+    scene = world.scenes[3]
+    sid = scene["id"]
+    # Plex matched this file with our provider: its guid names the scene.
+    ours = world.pms.add_item(
+        "1",
+        "Matched",
+        files=[f"{PLEX_ROOT}/elsewhere/matched-{sid}.mp4"],
+        guid=f"tv.plex.agents.custom.stash2plex://movie/stash-{sid}",
+    )
+    await world.start(serve, make_app)
+    await world.hook(sid)
+    await until(world.drained, within_s=20)
+    assert ours.refreshed == 1  # the provider brings title, tags, performers...
+    assert scene["studio"]["name"] in ours.tags["collection"]  # ...push what it cannot
+    assert "genre" not in ours.tags
+    assert "collection" in ours.locked
+    # When our provider matched an item, that item is the target: another item holding
+    # the scene's file under a local guid is not written as well.
+    assert world.plex_item(sid).tags.get("genre") is None
