@@ -16,6 +16,9 @@ def _positive(_inst: object, attribute: attrs.Attribute[Any], value: float) -> N
 
 
 def _url(_inst: object, _attribute: attrs.Attribute[Any], value: str) -> None:
+    if "x-plex-token" in value.lower():
+        # The URL is logged and shown; the token must never be (and goes in a header).
+        raise ValueError("url must not carry the token: set [plex] token instead")
     if value and not value.startswith(("http://", "https://")):
         raise ValueError(f"url must start with http:// or https:// (or be empty), got {value!r}")
 

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from xml.etree.ElementTree import XML, Element, ParseError
 
 import requests
+import urllib3
 from plexapi import exceptions as plex_exc
 from plexapi.server import PlexServer
 
@@ -93,6 +94,10 @@ class PlexConnection:
         self.client_id = client_id
         self.timeout_s = timeout_s
         self._verify = verify_tls
+        if not verify_tls:
+            # Chosen by the operator (a self-signed certificate), said once at start-up:
+            # not a warning on every request. urllib3 is only used through plexapi here.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plexapi")
         # Worker-thread state only:
         self._server: _Server | None = None

@@ -227,10 +227,18 @@ class PlexLibraryService:
             pass
 
     async def find_by_path(self, path: str) -> PlexItem | None:
-        return self.index.by_path(path)
+        return (await self._read_index_once()).by_path(path)
 
     async def find_by_guid(self, guid: str) -> Sequence[PlexItem]:
-        return self.index.by_guid(guid)
+        return (await self._read_index_once()).by_guid(guid)
+
+    async def _read_index_once(self) -> ItemIndex:
+        """The index; before the first read has completed, that read (joined if under
+        way): "not found" must mean "not in Plex's listing", never "not read yet". A
+        Plex that cannot be read then raises :class:`~stash2plex.PlexTransient`."""
+        if self.index.built_at is None:
+            await self.refresh_index()
+        return self.index
 
     # --- writing ----------------------------------------------------------------------
 

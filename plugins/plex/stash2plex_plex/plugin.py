@@ -84,6 +84,8 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         url=service.connection.url,
         libraries=config.libraries or "every movie library",
     )
+    if not config.verify_tls and config.url.startswith("https://"):
+        log.warning("plex.tls_not_verified", url=service.connection.url)
     try:
         yield
     finally:

@@ -21,6 +21,7 @@ PLEX = [("plex", plex_plugin)]
     ("section", "named"),
     [
         ({"url": "plex:32400"}, "plex.url"),
+        ({"url": "http://plex:32400/?X-Plex-Token=abc"}, "must not carry the token"),
         ({"timeout_s": 0}, "plex.timeout_s"),
         ({"page_size": 5}, "plex.page_size"),
         ({"libraries": "Stash"}, "plex.libraries"),

@@ -15,6 +15,7 @@ from stash2plex_plex.fake import FakePMS
 from stash2plex_plex.index import ItemIndex, classify
 
 ID = "tv.plex.agents.custom.stash2plex"
+OURS_GUID = f"{ID}://movie/stash-22"
 
 
 @pytest.mark.parametrize(
@@ -118,3 +119,25 @@ async def test_an_item_shifted_onto_the_next_page_is_read_once(plex_app, fake_pm
     # the tenth item was shifted onto page 2 and listed twice by Plex; read once
     assert keys == before
     assert len(library.index) == 15
+
+
+async def test_a_lookup_before_the_first_read_waits_for_it(plex_app, fake_pms: FakePMS):
+    fake_pms.fault, fake_pms.fault_count = "503", 1  # the read at start-up fails
+    app = await plex_app(indexed=False)
+    library = await app[HOOKS].plex_library()
+    with contextlib.suppress(PlexTransient):
+        await library.refresh_index()
+    assert library.state().items == 0 and library.state().reachable is False
+    # not "not found": the lookup reads the library first
+    found = await library.find_by_path("/data/stash/Studio A/scene-one.mp4")
+    assert found is not None and found.rating_key == "101"
+    fake_pms.fault = "503"
+    assert await library.find_by_guid(OURS_GUID) != []  # read once: no request now
+
+
+async def test_a_lookup_while_plex_was_never_read_is_transient(plex_app, fake_pms: FakePMS):
+    fake_pms.fault = "503"
+    app = await plex_app(indexed=False)
+    library = await app[HOOKS].plex_library()
+    with pytest.raises(PlexTransient):
+        await library.find_by_path("/data/stash/Studio A/scene-one.mp4")
