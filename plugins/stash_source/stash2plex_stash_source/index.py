@@ -933,7 +933,7 @@ class SceneIndex:
         started = time.monotonic()
         meta = self._meta()
         margin = _float(meta.get("related_margin_s")) or self.overlap_s
-        marks = {kind: meta.get(f"related_watermark_{kind}") for kind in queries.RELATED}
+        marks = {kind: meta.get(f"related_watermark_{kind}") for kind in queries.SCENES_WITH}
         # Seeded kinds: what changed up to the newest stamp was already in the build.
         seeded: dict[str, str] = {}
         if any(mark is None for mark in marks.values()):
@@ -942,26 +942,25 @@ class SceneIndex:
                 if mark is None:
                     rows = _list_of(data, f"find{kind.title()}", kind)
                     seeded[kind] = marks[kind] = (rows[0].get("updated_at") if rows else "") or ""
+        found = await self._related_since(client, marks, margin, page_size)
         stamps: list[tuple[str, int, str]] = []
         changed: dict[str, list[int]] = {}
         newest_marks: dict[str, Any] = {}
-        for kind, (since_doc, _scenes_doc) in queries.RELATED.items():
-            mark = marks[kind] or ""
-            found = await self._related_since(client, kind, since_doc, mark, margin, page_size)
-            stored = self._related_stamps(kind, [rid for rid, _stamp in found])
+        for kind, records in found.items():
+            stored = self._related_stamps(kind, [rid for rid, _stamp in records])
             seed = seeded.get(kind)
             changed[kind] = [
                 rid
-                for rid, stamp in found
+                for rid, stamp in records
                 if stored.get(rid) != stamp and (seed is None or stamp > seed)
             ]
-            stamps += [(kind, rid, stamp) for rid, stamp in found if stored.get(rid) != stamp]
-            newest = max([mark, *(stamp for _rid, stamp in found)])
+            stamps += [(kind, rid, stamp) for rid, stamp in records if stored.get(rid) != stamp]
+            newest = max([marks[kind] or "", *(stamp for _rid, stamp in records)])
             newest_marks[f"related_watermark_{kind}"] = newest
         touched: set[int] = set()
         studio_scenes: list[dict[str, Any]] = []
         for kind, ids in changed.items():
-            scenes_doc = queries.RELATED[kind][1]
+            scenes_doc = queries.SCENES_WITH[kind]
             for chunk in range(0, len(ids), _RELATED_CHUNK):
                 scenes = await self._scenes_with(
                     client, kind, scenes_doc, ids[chunk : chunk + _RELATED_CHUNK], page_size
@@ -983,28 +982,27 @@ class SceneIndex:
         return len(touched)
 
     async def _related_since(
-        self,
-        client: StashClient,
-        kind: str,
-        document: str,
-        mark: str,
-        margin: float,
-        page_size: int,
-    ) -> list[tuple[int, str]]:
-        """(id, updated_at) of every object of ``kind`` changed since ``mark`` less the
+        self, client: StashClient, marks: dict[str, str | None], margin: float, page_size: int
+    ) -> dict[str, list[tuple[int, str]]]:
+        """(id, updated_at) per kind of every object changed since its mark less the
         margin (everything when there is no mark: nothing of that kind existed)."""
-        since = shift_timestamp(mark, -margin) if mark else ""
-        found: list[tuple[int, str]] = []
+        since = {
+            kind: shift_timestamp(mark, -margin) if mark else "" for kind, mark in marks.items()
+        }
+        found: dict[str, list[tuple[int, str]]] = {kind: [] for kind in marks}
         page = 1
         while True:
             data = await client.execute(
-                document,
-                {"since": since, "page": page, "n": page_size},
-                f"Stash2Plex{kind.title()}UpdatedSince",
+                queries.RELATED_UPDATED_SINCE,
+                {**since, "page": page, "n": page_size},
+                "Stash2PlexRelatedUpdatedSince",
             )
-            rows = _list_of(data, f"find{kind.title()}", kind)
-            found += [(int(r["id"]), r.get("updated_at") or "") for r in rows]
-            if len(rows) < page_size:
+            more = False
+            for kind in found:
+                rows = _list_of(data, f"find{kind.title()}", kind)
+                found[kind] += [(int(r["id"]), r.get("updated_at") or "") for r in rows]
+                more = more or len(rows) >= page_size
+            if not more:
                 return found
             page += 1
 

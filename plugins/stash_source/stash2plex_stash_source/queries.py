@@ -18,9 +18,10 @@ from __future__ import annotations
 __all__ = [
     "ALL",
     "FIND_SCENE",
-    "RELATED",
     "RELATED_NEWEST",
+    "RELATED_UPDATED_SINCE",
     "SCENES_UPDATED_SINCE",
+    "SCENES_WITH",
     "SCENE_IDS_PAGE",
     "SCENE_PAGE",
     "SERVER",
@@ -88,16 +89,31 @@ query Stash2PlexScenesUpdatedSince($since: String!, $page: Int!, $n: Int!) {{
 }}
 """
 
-#: Performers, studios and tags changed since ``$since`` (compared as text, like scenes):
-#: their names, photos, logos and parents appear in scenes' metadata, yet editing them
-#: does not change the scenes' ``updated_at``. One document per kind, by ``RELATED``.
-_RELATED_UPDATED_SINCE = """
-query Stash2PlexKINDSUpdatedSince($since: String!, $page: Int!, $n: Int!) {
-  findKINDS(
-    KIND_filter: {updated_at: {value: $since, modifier: GREATER_THAN}}
+#: Performers, studios and tags changed since each kind's ``$since`` (compared as text,
+#: like scenes), one page of each: their names, photos, logos and parents appear in
+#: scenes' metadata, yet editing them does not change the scenes' ``updated_at``. One
+#: request per page for the three kinds (a kind already exhausted answers an empty list).
+RELATED_UPDATED_SINCE = """
+query Stash2PlexRelatedUpdatedSince(
+  $performers: String!, $studios: String!, $tags: String!, $page: Int!, $n: Int!
+) {
+  findPerformers(
+    performer_filter: {updated_at: {value: $performers, modifier: GREATER_THAN}}
     filter: {page: $page, per_page: $n, sort: "updated_at", direction: ASC}
   ) {
-    KINDs { id updated_at }
+    performers { id updated_at }
+  }
+  findStudios(
+    studio_filter: {updated_at: {value: $studios, modifier: GREATER_THAN}}
+    filter: {page: $page, per_page: $n, sort: "updated_at", direction: ASC}
+  ) {
+    studios { id updated_at }
+  }
+  findTags(
+    tag_filter: {updated_at: {value: $tags, modifier: GREATER_THAN}}
+    filter: {page: $page, per_page: $n, sort: "updated_at", direction: ASC}
+  ) {
+    tags { id updated_at }
   }
 }
 """
@@ -130,11 +146,9 @@ def _for(template: str, kind: str) -> str:
     return text.replace("KIND", kind)
 
 
-#: Per related kind (``performers``, ``studios``, ``tags``): the documents that find what
-#: changed and the scenes that show it.
-RELATED: dict[str, tuple[str, str]] = {
-    f"{kind}s": (_for(_RELATED_UPDATED_SINCE, kind), _for(_SCENES_WITH, kind))
-    for kind in ("performer", "studio", "tag")
+#: Per related kind (``performers``, ``studios``, ``tags``): the scenes that show one.
+SCENES_WITH: dict[str, str] = {
+    f"{kind}s": _for(_SCENES_WITH, kind) for kind in ("performer", "studio", "tag")
 }
 
 #: Where each kind's poll starts after a first build: the newest change of each kind.
@@ -219,6 +233,6 @@ ALL: dict[str, str] = {
     "SCENE_IDS_PAGE": SCENE_IDS_PAGE,
     "FIND_SCENE": FIND_SCENE,
     "RELATED_NEWEST": RELATED_NEWEST,
-    **{f"{kind.upper()}_UPDATED_SINCE": docs[0] for kind, docs in RELATED.items()},
-    **{f"SCENES_WITH_{kind.upper()}": docs[1] for kind, docs in RELATED.items()},
+    "RELATED_UPDATED_SINCE": RELATED_UPDATED_SINCE,
+    **{f"SCENES_WITH_{kind.upper()}": doc for kind, doc in SCENES_WITH.items()},
 }

@@ -71,7 +71,7 @@ async def test_catalog_lists_every_scene_from_the_index(
     assert catalog.ready
 
     async def upkeep_done() -> bool:  # the first round's last request (next in 300 s)
-        return "Stash2PlexTagsUpdatedSince" in small_stash.operations
+        return "Stash2PlexRelatedUpdatedSince" in small_stash.operations
 
     await eventually(upkeep_done, what="the first upkeep round")
     asked = list(small_stash.operations)

@@ -58,7 +58,8 @@ async def test_provider_survives_every_fault(
 
     async def reported() -> bool:
         _status, body = await health(client)
-        return body["plugins"]["stash_source"]["index_sync_error"] is not None
+        # This fault's error (on a loaded machine a 0.3 s timeout may come first).
+        return expected in (body["plugins"]["stash_source"]["index_sync_error"] or "")
 
     await eventually(reported, 10, f"/healthz reporting {fault}")
     status, body = await health(client)

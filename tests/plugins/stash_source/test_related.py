@@ -154,3 +154,25 @@ async def test_related_poll_dedupes_and_starts_after_the_build(
         assert await index.refresh_related(stash_client) == 0
         assert index.pending_changes() == []
         assert "Stash2PlexScenesWithPerformers" not in small_stash.operations
+
+
+async def test_related_poll_pages_through_every_kind(
+    tmp_path: Path, stash_client: StashClient, small_library: Library
+) -> None:
+    lib = small_library
+    with SceneIndex(tmp_path / "i.sqlite3") as index:
+        await index.build(stash_client)
+        await index.refresh_related(stash_client)
+        performers = list(lib.performers.values())[:5]
+        for p in performers:
+            lib.touch_related("performers", p["id"], name=p["name"] + " II")
+        tag = next(iter(lib.tags.values()))
+        lib.touch_related("tags", tag["id"], name="Paged Tag")
+        want = sorted(
+            i
+            for i, s in lib.scenes.items()
+            if any(p in s["performers"] for p in performers) or tag in s["tags"]
+        )
+        # Pages of 2: performers need three, tags one, studios none.
+        assert await index.refresh_related(stash_client, page_size=2) == len(want)
+        assert index.pending_changes() == want
