@@ -171,6 +171,11 @@ async def test_503_storm_breaker_opens_then_everything_drains(world, serve, make
     status = await world.status()
     assert status["dead"] == 0
     assert status["outages"] and status["outages"][0]["end"] is None
+    # Plex down delays pushes; it never makes the provider unhealthy.
+    assert world.client is not None
+    health = await world.client.get("/healthz")
+    assert health.status == 200
+    assert (await health.json())["plugins"]["plex_push"]["breaker"] == "open"
     world.pms.fault = None
     await until(world.drained, within_s=30)
     status = await world.status()
