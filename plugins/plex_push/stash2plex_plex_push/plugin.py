@@ -11,12 +11,22 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
 
-from stash2plex import CliCommand, ConfigSection, Gap, HealthReport, PushSync, hookimpl
+from stash2plex import (
+    CONFIG,
+    CheckResult,
+    CliCommand,
+    ConfigSection,
+    Gap,
+    HealthReport,
+    PushSync,
+    hookimpl,
+)
 
 from . import cli
 from . import routes as webhook
 from .config import SECTION, PushConfig
 from .service import RUNTIME, get_service, lifetime
+from .worker import open_store
 
 
 @hookimpl
@@ -61,6 +71,38 @@ async def on_gap(gap: Gap, app: web.Application) -> None:
     service = get_service(app)
     if gap.rating_key and gap.kind.value in service.config.on_gaps:
         await service.enqueue([gap.rating_key], f"gap:{gap.kind.value}")
+
+
+@hookimpl
+def checks(app: web.Application) -> list[CheckResult]:
+    config: PushConfig = app[CONFIG].section(SECTION)
+    results = [
+        CheckResult(
+            name="push webhook",
+            ok=True,
+            detail="token set"
+            if config.webhook_token
+            else "off: no [push] webhook_token, so the Stash companion plugin cannot reach it",
+        )
+    ]
+    try:
+        store = open_store(app)
+    except Exception as exc:  # the data directory: missing rights, a full disk...
+        results.append(CheckResult(name="push queue file", ok=False, detail=str(exc)))
+        return results
+    try:
+        counts, breaker = store.counts(), store.breaker()
+    finally:
+        store.close()
+    results.append(
+        CheckResult(
+            name="push queue file",
+            ok=True,
+            detail=f"{store.path}: {counts.pending + counts.retrying} queued, "
+            f"{counts.dead} dead, breaker {breaker.state}",
+        )
+    )
+    return results
 
 
 @hookimpl

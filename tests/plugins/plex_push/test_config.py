@@ -53,3 +53,14 @@ def test_the_docs_list_every_key():
         )
     )
     assert documented == {a.name for a in attrs.fields(PushConfig)}
+
+
+async def test_check_reports_the_webhook_and_the_queue_file(make_app):
+    from stash2plex import HOOKS
+
+    app = make_app({"push": {"webhook_token": "t"}}, plugins=PUSH)
+    [(_plugin, results)] = await app[HOOKS].checks()
+    by_name = {r.name: r for r in results}
+    assert by_name["push webhook"].detail == "token set"
+    assert by_name["push queue file"].ok
+    assert "0 queued, 0 dead, breaker closed" in by_name["push queue file"].detail
