@@ -21,6 +21,7 @@ from aiohttp import web
 from stash2plex import error_response
 
 from .service import get_service
+from .worker import INSTANCE_HEADER
 
 WEBHOOK = "/push/webhook"
 STATUS = "/push/status"
@@ -126,5 +127,7 @@ async def _accept(service: Any, body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def status(request: web.Request) -> web.Response:
-    body = await get_service(request.app).status()
-    return web.json_response(body)
+    service = get_service(request.app)
+    response = web.json_response(await service.status())
+    response.headers[INSTANCE_HEADER] = service.worker.instance
+    return response

@@ -17,6 +17,7 @@ import hashlib
 import math
 import os
 import random
+import secrets
 import time
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
@@ -51,6 +52,9 @@ from .config import PushConfig
 from .store import FILE, AsyncStore, Breaker, Job, LedgerLine, Store
 
 log = get_logger("stash2plex.plex_push")
+
+
+INSTANCE_HEADER = "X-Stash2plex-Push-Instance"
 
 
 class NotInPlex(Exception):
@@ -119,6 +123,8 @@ class Worker:
         self.paused_until = 0.0  # a 429's Retry-After, for every job
         self.session: aiohttp.ClientSession | None = None
         self.self_url = config.self_url.rstrip("/") or _loopback(app)
+        #: Answered by this process's /push/status, so the worker knows it is serving.
+        self.instance = secrets.token_hex(8)
         self.state = "starting"
         self.last_error: str | None = None
         #: Plex requests sent, by kind (edit, refresh, upload): the benchmark reads these.
@@ -129,30 +135,54 @@ class Worker:
     # --- the loop ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        with WorkerLock(self.store.store.path.with_suffix(".lock")) as lock:
-            while not lock.acquire():
-                # Another process (a server on the same data directory) works the queue:
-                # one worker only. A CLI command that started this app waits here.
-                self.state = "standby (another process works the queue)"
-                await asyncio.sleep(max(1.0, self.config.poll_s))
-            await self._run()
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            self.session = session
+            with WorkerLock(self.store.store.path.with_suffix(".lock")) as lock:
+                waited = 0
+                while not (await self._serving() and lock.acquire()):
+                    # Only a serving process works the queue (a CLI command that started
+                    # an app for its plugins does not), and only one (a lock on the file).
+                    waited += 1
+                    if waited == 60 and self.state.startswith("standby (not serving"):
+                        log.warning(
+                            "push.worker_waiting",
+                            self_url=self.self_url,
+                            hint="this process's own routes do not answer there: "
+                            "set [push] self_url",
+                        )
+                    await asyncio.sleep(self.config.poll_s)
+                await self._run()
+
+    async def _serving(self) -> bool:
+        """Whether this very process answers at ``self_url`` (artwork comes from there)."""
+        assert self.session is not None
+        try:
+            async with self.session.get(
+                f"{self.self_url}/push/status", timeout=aiohttp.ClientTimeout(total=2)
+            ) as resp:
+                if resp.headers.get(INSTANCE_HEADER) == self.instance:
+                    self.state = "standby (another process works the queue)"
+                    return True
+        except (aiohttp.ClientError, TimeoutError):
+            pass
+        self.state = f"standby (not serving at {self.self_url})"
+        return False
 
     async def _run(self) -> None:
         self.breaker = await self.store.call(self.store.store.breaker)
         if self.breaker.state == "closed" and self.breaker.closed_at:
             # Restarted during a recovery: the ramp goes on from where it was.
             self.limiter.recovering_since = self.breaker.closed_at
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            self.session = session
-            while True:
-                try:
-                    await self._step()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    # The loop itself must never die: log, pause, go on.
-                    log.exception("push.worker_failed")
-                    await self._sleep(self.config.poll_s)
+        self.state = "starting"
+        while True:
+            try:
+                await self._step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The loop itself must never die: log, pause, go on.
+                log.exception("push.worker_failed")
+                await self._sleep(self.config.poll_s)
 
     async def _step(self) -> None:
         store = self.store.store

@@ -230,7 +230,7 @@ async def test_an_open_breaker_survives_a_restart(push_app, serve, plex, source,
     store = Store(tmp_path / "data" / "push-queue.sqlite3")
     now = time.time()
     store.save_breaker(
-        Breaker(state="open", failures=5, opened_at=now - 10, retry_at=now + 0.5,
+        Breaker(state="open", failures=5, opened_at=now - 10, retry_at=now + 2,
                 cooldown_s=0.5, error="Plex: 503"),
         outage="start",
     )  # fmt: skip
@@ -255,3 +255,23 @@ async def test_a_scene_the_source_does_not_have_is_a_dead_letter(push_app, serve
     await until(lambda: service.store.call(lambda: service.store.store.counts().dead == 1))
     [dead] = await service.store.call(service.store.store.dead_letters)
     assert "no scene stash-404" in dead.error
+
+
+async def test_an_app_started_without_serving_never_pushes(push_app, plex, source):
+    """A CLI command of another plugin starts the app for its resources: no worker runs
+    there (its artwork route is not served, and the server is the one worker)."""
+    import asyncio
+
+    from stash2plex import started
+
+    plex.add("101", ("/plex/scene1.mp4",))
+    source.scene(1)
+    app = push_app()
+    async with started(app):
+        service = get_service(app)
+        assert await service.enqueue(["stash-1"], "gaps fix") == 1
+        await until(lambda: service.worker.state.startswith("standby (not serving"))
+        await asyncio.sleep(0.2)
+        assert plex.requests == []
+        counts = await service.store.call(service.store.store.counts)
+        assert counts.pending == 1  # left for the server's worker
