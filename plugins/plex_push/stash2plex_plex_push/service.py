@@ -19,7 +19,7 @@ from stash2plex import CONFIG, SyncRecord
 from stash2plex.logs import get_logger
 
 from .config import SECTION, PushConfig
-from .store import AsyncStore, Counts, Store
+from .store import AsyncStore, Counts
 from .worker import Worker, open_store
 
 log = get_logger("stash2plex.plex_push")
@@ -194,8 +194,3 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
     yield
     await service.close()
     app[RUNTIME].pop("service", None)
-
-
-def open_cli_store(app: web.Application) -> Store:
-    """The queue file for a CLI command (the server may hold it at the same time)."""
-    return open_store(app)

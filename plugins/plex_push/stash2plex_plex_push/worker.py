@@ -126,7 +126,6 @@ class Worker:
         #: Answered by this process's /push/status, so the worker knows it is serving.
         self.instance = secrets.token_hex(8)
         self.state = "starting"
-        self.last_error: str | None = None
         #: Plex requests sent, by kind (edit, refresh, upload): the benchmark reads these.
         self.requests: dict[str, int] = {"edit": 0, "refresh": 0, "upload": 0}
         self.pushed = 0
