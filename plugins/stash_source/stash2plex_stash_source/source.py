@@ -55,6 +55,8 @@ SAMPLE_INDEX_FILE = "stash-sample-index.sqlite3"
 #: Trailing path components tried under each media root (no library nests deeper).
 MAX_LOCAL_DEPTH = 16
 RENDERED_MAX = 5000
+#: At most this long at start for Stash to say which installation it is.
+IDENTIFY_AT_START_S = 2.0
 
 
 class StashSource:
@@ -252,6 +254,14 @@ class StashSource:
                 "index.foreign", built_from=source, configured=self.index.source, action="rebuild"
             )
             await self.index.clear()
+        elif self.index.ready:
+            # Same URL: ask which installation answers before serving, briefly. A Stash
+            # that is down or slow must not hold up the start (the URL then decides; the
+            # upkeep asks again).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._check_server(), min(IDENTIFY_AT_START_S, self.config.timeout_s)
+                )
         self._task = asyncio.get_running_loop().create_task(self._upkeep(), name="stash-index")
 
     async def _check_server(self) -> None:

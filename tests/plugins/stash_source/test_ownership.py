@@ -60,6 +60,11 @@ async def test_another_stash_behind_the_same_url_is_rebuilt(
     small_stash.database_path = "/volume2/stash/stash-go.sqlite"
     log_events()
     second = await provider(small_stash.url, stash={"index_refresh_s": 0.1}, ready=False)
+    # Asked before serving: the first answer is already not the other installation's
+    # index (empty and 503, or, on a fast machine, already rebuilt).
+    resp = await second.get("/healthz")
+    scenes = (await resp.json())["plugins"]["stash_source"]["index_scenes"]
+    assert (resp.status, scenes) in ((503, 0), (200, len(other.scenes)))
 
     async def rebuilt() -> bool:
         resp = await second.get("/healthz")
