@@ -210,6 +210,12 @@ class Worker:
             self.state = "no Plex configured"
             await self._sleep(self.config.poll_s * 5)
             return
+        if plex.state().index_age_s is None:
+            # Before Plex's item index is first read every lookup would miss: wait,
+            # without spending the jobs' attempts.
+            self.state = "waiting for Plex's item index"
+            await self._sleep(self.config.poll_s)
+            return
         self.state = "pushing"
         await self._process(job, plex)
 

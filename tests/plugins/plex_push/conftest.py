@@ -50,6 +50,7 @@ class MemoryPlex:
         self.requests: list[tuple[str, str]] = []
         self.fail: list[Exception] = []
         self.down = False
+        self.indexed = True  # False: the item index was never read yet
 
     def add(self, rating_key: str, files: tuple[str, ...], *, provider_key: str | None = None):
         guid = f"{IDENTIFIER}://movie/{provider_key}" if provider_key else f"local://{rating_key}"
@@ -67,7 +68,12 @@ class MemoryPlex:
         self.images[rating_key] = {}
 
     def state(self) -> PlexState:
-        return PlexState(configured=True, reachable=not self.down, items=len(self.items))
+        return PlexState(
+            configured=True,
+            reachable=not self.down,
+            items=len(self.items),
+            index_age_s=1.0 if self.indexed else None,
+        )
 
     async def sections(self) -> list[PlexSection]:
         return [PlexSection(key="1", title="Movies", type="movie")]

@@ -275,3 +275,24 @@ async def test_an_app_started_without_serving_never_pushes(push_app, plex, sourc
         assert plex.requests == []
         counts = await service.store.call(service.store.store.counts)
         assert counts.pending == 1  # left for the server's worker
+
+
+async def test_jobs_wait_for_plex_item_index_without_spending_attempts(
+    push_app, serve, plex, source
+):
+    import asyncio
+
+    plex.add("101", ("/plex/scene1.mp4",))
+    source.scene(1)
+    plex.indexed = False
+    app = push_app()
+    await serve(app)
+    service = get_service(app)
+    await service.enqueue(["stash-1"], "test")
+    await until(lambda: service.worker.state == "waiting for Plex's item index")
+    await asyncio.sleep(0.1)
+    job = await service.store.call(service.store.store.job, "stash-1")
+    assert job is not None and job.attempts == 0
+    plex.indexed = True
+    await until(lambda: _drained(app))
+    assert plex.values["101"]["title"] == "Scene 1"
