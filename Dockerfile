@@ -13,7 +13,7 @@ COPY pyproject.toml README.md ./
 COPY core/ ./core/
 COPY plugins/ ./plugins/
 # The host and every plugin folder (tests/test_docker.py keeps this list complete).
-RUN pip install ./ ./plugins/stash_source/ ./plugins/path_regex/ ./plugins/plex/ ./plugins/gap_scheduler/
+RUN pip install ./ ./plugins/stash_source/ ./plugins/path_regex/ ./plugins/plex/ ./plugins/plex_push/ ./plugins/gap_scheduler/
 
 FROM ${PYTHON_IMAGE} AS runtime
 # No STASH2PLEX_<SECTION>__<KEY> here: the environment overrides the TOML file, so an
