@@ -268,8 +268,13 @@ def test_every_command_and_option_has_a_help_sentence(tmp_path):
         assert subparser.description, name
         options = {o for a in subparser._actions for o in a.option_strings}
         assert {"--config", "--log-level", "--log-format"} <= options, name
-        for action in subparser._actions:
-            assert action.help and action.help.strip(), (name, action.dest)
+        nested = [subparser]  # a plugin's own sub-commands (queue list, plex find) too
+        while nested:
+            each = nested.pop()
+            for action in each._actions:
+                assert action.help and action.help.strip(), (name, each.prog, action.dest)
+                if isinstance(action, argparse._SubParsersAction):
+                    nested.extend(action.choices.values())
     text = sub.choices["serve"].format_help()
     assert "--config FILE" in text and "the TOML configuration file" in text
     # what chooses the configuration is never guessed from an abbreviation

@@ -97,7 +97,9 @@ async def _size(service: PlexLibraryService, section: PlexSection) -> int | str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="plex_command", metavar="SUBCOMMAND", required=True)
+    sub = parser.add_subparsers(
+        dest="plex_command", metavar="SUBCOMMAND", required=True, help="libraries or find"
+    )
     sub.add_parser("libraries", help="every library on the server, and which ones are read")
     find = sub.add_parser(
         "find", help="which Plex item holds a file (or has a guid), and how it was found"

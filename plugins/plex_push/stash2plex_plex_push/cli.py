@@ -85,10 +85,12 @@ def _push(args: argparse.Namespace, app: web.Application) -> int:
 
 def _queue_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    sub = parser.add_subparsers(dest="action", metavar="ACTION")
+    sub = parser.add_subparsers(
+        dest="action", metavar="ACTION", help="list, retry or purge; none: the summary"
+    )
     listing = sub.add_parser("list", help="queued jobs and dead letters, with their errors")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=int, default=100, help="rows at most (default 100)")
     retry = sub.add_parser("retry", help="put dead letters back into the queue")
     retry.add_argument("ids", nargs="*", metavar="ID", help="scene ids (123 or stash-123)")
     retry.add_argument("--all", action="store_true", help="every dead letter")

@@ -143,7 +143,10 @@ async def test_cli_scan_runs_beside_the_server_and_a_kill_leaves_the_report(
     _library, stash, pms, _expected = sides
     data_dir = tmp_path / "data"
     config = tmp_path / "stash2plex.toml"
-    config.write_text(_toml(raw_config(stash, pms, data_dir)))
+    # the CLI loads installed plugins: without push sync, as gap detection works alone
+    config.write_text(
+        _toml({**raw_config(stash, pms, data_dir), "plugins": {"disable": ["plex_push"]}})
+    )
 
     # the CLI scans while no server runs
     code, out, err = await _cli(config, "gaps", "scan")
