@@ -8,6 +8,8 @@ from typing import Any
 import attrs
 from attrs import define, field
 
+from stash2plex import secret
+
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -46,6 +48,10 @@ class GapsConfig:
     libraries: list[str] = field(factory=list, validator=_libraries)
     #: After each scan, hand stale and never-pushed scenes to push sync.
     auto_push: bool = False
+    #: Shared secret of ``POST /gaps/scan`` (the Stash companion plugin's "Scan for gaps"
+    #: task sends its one token: give this the value of ``[push] webhook_token``).
+    #: Empty: the route is off and says so.
+    scan_token: str = secret()
     #: The real-time log of unmatched requests is written at most this often, or sooner
     #: once this many events wait.
     flush_every_s: float = field(default=1.0, validator=attrs.validators.gt(0))

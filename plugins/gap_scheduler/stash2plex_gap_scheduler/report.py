@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hmac
 import json
 import sys
 import time
@@ -13,9 +14,9 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from stash2plex import CONFIG, GapKind, error_response, started
+from stash2plex import CONFIG, GapKind, error_response, run_in_background, started
 
-from .detector import STATE, GapDetector, ScanBusy, scan_json
+from .detector import STATE, GapDetector, ScanBusy, log, scan_json
 from .scan import NotReady, iso
 from .store import Store, StoredGap, UnmatchedEntry
 
@@ -89,8 +90,10 @@ def _detector(request: web.Request) -> GapDetector:
 async def report_body(
     store: Store, kind: str | None, offset: int, limit: int, detector: GapDetector | None
 ) -> dict[str, Any]:
-    gaps, total = await store.report(kind, offset, limit)
+    # The last scan first: a scan committing between the two reads then shows its gaps
+    # under the previous scan's line, never an empty report under the new one.
     last = await store.last_scan()
+    gaps, total = await store.report(kind, offset, limit)
     body: dict[str, Any] = {
         "gaps": [gap_json(g) for g in gaps],
         "total": total,
@@ -133,8 +136,42 @@ async def get_unmatched(request: web.Request) -> web.Response:
     )
 
 
+async def post_scan(request: web.Request) -> web.Response:
+    """Start a scan now (the Stash companion plugin's task); 202 at once, the scan runs
+    in the background and ``GET /gaps`` shows it running, then its report."""
+    detector = _detector(request)
+    expected = detector.config.scan_token
+    if not expected:
+        return error_response(
+            403,
+            "the gap scan route is off: set [gaps] scan_token (environment "
+            "STASH2PLEX_GAPS__SCAN_TOKEN), the same token the Stash companion plugin sends",
+        )
+    auth = request.headers.get("Authorization", "")
+    given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return error_response(
+            401, "missing or wrong token: send 'Authorization: Bearer <[gaps] scan_token>'"
+        )
+    if detector.running is not None:
+        return error_response(409, "a gap scan is already running; GET /gaps shows it")
+    run_in_background(request.app, _scan_quietly(detector), name="gaps-scan-route")
+    return web.json_response({"scan": "started", "report": "/gaps"}, status=202)
+
+
+async def _scan_quietly(detector: GapDetector) -> None:
+    try:
+        await detector.scan("route")
+    except (ScanBusy, NotReady) as exc:  # said in the log: the caller has its 202 already
+        log.info("gaps.scan_skipped", trigger="route", reason=str(exc))
+
+
 def routes() -> list[web.RouteDef]:
-    return [web.get("/gaps", get_gaps), web.get("/gaps/unmatched", get_unmatched)]
+    return [
+        web.get("/gaps", get_gaps),
+        web.get("/gaps/unmatched", get_unmatched),
+        web.post("/gaps/scan", post_scan),
+    ]
 
 
 # --- the CLI ------------------------------------------------------------------------------

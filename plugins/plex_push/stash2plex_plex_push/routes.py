@@ -48,8 +48,9 @@ async def webhook(request: web.Request) -> web.Response:
     service = get_service(request.app)
     expected = service.config.webhook_token
     if not expected:
+        # 403, not 503: nothing is wrong with the server, it was told not to take these
         return error_response(
-            503,
+            403,
             "the push webhook is off: set [push] webhook_token "
             "(environment STASH2PLEX_PUSH__WEBHOOK_TOKEN) and give the same token to the "
             "Stash companion plugin",

@@ -73,6 +73,33 @@ async def test_get_gaps_pages_and_filters(gaps_app, aiohttp_client):
     assert len(one["gaps"]) == 1 and one["total"] == 7
 
 
+async def test_post_gaps_scan_starts_one_scan_with_the_token(gaps_app, aiohttp_client):
+    off = await aiohttp_client(gaps_app(sides()))
+    resp = await off.post("/gaps/scan")
+    assert resp.status == 403 and "scan_token" in (await resp.json())["message"]
+
+    app = gaps_app(sides(), gaps={"scan_token": "t0ken"})
+    client = await aiohttp_client(app)
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "t0ken"}):
+        resp = await client.post("/gaps/scan", headers=headers)
+        assert resp.status == 401 and "Bearer" in (await resp.json())["message"]
+    assert (await (await client.get("/gaps")).json())["last_scan"] is None
+
+    resp = await client.post("/gaps/scan", headers={"Authorization": "Bearer t0ken"})
+    assert resp.status == 202 and (await resp.json())["scan"] == "started"
+    for _ in range(200):
+        body = await (await client.get("/gaps")).json()
+        if body["last_scan"] is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert body["last_scan"]["trigger"] == "route" and body["total"] == 7
+
+    app[STATE].detector.running = 1.0  # as while a scan runs
+    resp = await client.post("/gaps/scan", headers={"Authorization": "Bearer t0ken"})
+    assert resp.status == 409 and "already running" in (await resp.json())["message"]
+    app[STATE].detector.running = None
+
+
 async def test_bad_query_values_get_400_json(gaps_app, aiohttp_client):
     client = await aiohttp_client(gaps_app(sides()))
     for query, word in [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,33 @@ async def test_tasks_queue_sweeps(stash_and_host):
     # No gap_scheduler in this host: the task says what to do instead.
     answer = await _run(_input(stash, {"mode": "scan_gaps"}))
     assert "gap_scheduler" in answer["error"]
+
+
+async def test_the_scan_for_gaps_task_starts_a_scan(make_app, serve):
+    # A host with gap detection, its scan_token the companion's one token.
+    from stash2plex_gap_scheduler import plugin as gaps_plugin
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = make_app(
+        {
+            "server": {"host": "127.0.0.1", "port": port},
+            "gaps": {"interval": "0", "scan_token": "s3cret"},
+        },
+        plugins=[("gap_scheduler", gaps_plugin)],
+    )
+    host = await serve(app)
+    settings = StashSettings(str(host.make_url("")).rstrip("/"), "s3cret")
+    stash_app = web.Application()
+    stash_app.router.add_post("/graphql", settings.graphql)
+    stash = TestServer(stash_app, host="127.0.0.1")
+    await stash.start_server()
+    try:
+        answer = await _run(_input(stash, {"mode": "scan_gaps"}))
+    finally:
+        await stash.close()
+    assert answer["output"].startswith("scan_gaps: ") and '"started"' in answer["output"]
 
 
 async def test_a_wrong_token_is_reported_to_stash(stash_and_host):

@@ -13,7 +13,7 @@ AUTH = {"Authorization": "Bearer s3cret"}
 async def test_without_a_token_the_webhook_is_off_and_says_so(push_app, serve):
     client = await serve(push_app({"webhook_token": ""}))
     resp = await client.post("/push/webhook", json={"event": "Scene.Update.Post", "id": 1})
-    assert resp.status == 503
+    assert resp.status == 403
     body = await resp.json()
     assert "webhook_token" in body["message"]
 
