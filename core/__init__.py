@@ -56,6 +56,7 @@ from .models import (  # noqa: E402
     Role,
     Tag,
 )
+from .server import run_app  # noqa: E402
 from .signing import signed_url  # noqa: E402
 from .signing import verify as verify_signature  # noqa: E402
 from .state import CONFIG, HOOKS, run_in_background  # noqa: E402
@@ -103,6 +104,7 @@ __all__ = [
     "hookimpl",
     "path_key",
     "public_base_url",
+    "run_app",
     "run_in_background",
     "secret",
     "signed_url",

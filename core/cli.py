@@ -25,6 +25,7 @@ from .app import CONFIG, HOOKS, PLUGINS, create_app
 from .config import ConfigError
 from .models import CliCommand
 from .plugins import PluginError
+from .server import run_app
 
 CONFIG_ENV = "STASH2PLEX_CONFIG"
 log = logs.get_logger("stash2plex.cli")
@@ -82,14 +83,11 @@ def _serve(args: argparse.Namespace, app: web.Application) -> int:
 
     app.on_shutdown.append(stopping)
     try:
-        web.run_app(
+        run_app(
             app,
             host=server.host,
             port=server.port,
-            access_log_class=logs.AccessLogger,
             shutdown_timeout=server.shutdown_timeout_s,
-            print=None,
-            handle_signals=True,
             loop=loop,
         )
     except OSError as exc:  # the port is taken, or the address is not this host's

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stash2plex import AccessLogger, Candidate, Image, Metadata, hookimpl
+from stash2plex.server import JsonErrorRunner
 
 MATCHES = "/library/metadata/matches"
 
@@ -39,7 +40,7 @@ class Source:
 async def server(make_app):
     """The app served as ``stash2plex serve`` serves it (the host's access log, handlers
     left to finish when their client goes), on a free loopback port."""
-    runner = web.AppRunner(make_app(plugins=[("src", Source())]), access_log_class=AccessLogger)
+    runner = JsonErrorRunner(make_app(plugins=[("src", Source())]), access_log_class=AccessLogger)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -108,6 +109,51 @@ def assert_no_server_error(lines: list[dict[str, Any]]) -> None:
 
 
 # --- the cases found so far -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 40,  # TLS to an HTTP port
+        b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",
+        b"GET /he\x00althz HTTP/1.1\r\n\r\n",
+        b"POST /library/metadata/matches HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+    ],
+    ids=["tls", "version", "header-too-long", "nul", "negative-length"],
+)
+async def test_bytes_that_are_not_http_get_a_json_400(server, capsys, raw):
+    answer = await send(server.port, raw)
+    assert answer is not None
+    status, headers, body = answer
+    assert status == 400 and headers["content-type"].startswith("application/json"), answer
+    assert json.loads(body)["message"].startswith("not a valid HTTP request: ")
+    lines = log_lines(capsys)
+    assert_no_server_error(lines)
+    assert "request.bad_http" in [e["event"] for e in lines]
+
+
+async def test_what_follows_a_content_length_that_claimed_less_is_answered_in_json(server):
+    # keep-alive: the extra bytes are read as the next request, and refused as such
+    head = (
+        f"POST {MATCHES} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(BODY)}\r\n\r\n"
+    ).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(head + BODY + b"garbage that is no request line\r\n\r\n")
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    # aiohttp's parser may refuse the whole chunk (one 400) or answer the first request
+    # and then refuse the rest: either way every answer is JSON and the last a 400
+    answers = [a for a in raw.split(b"HTTP/1.") if a]
+    assert answers and answers[-1][2:5] == b"400", raw
+    for answer in answers:
+        assert b"application/json" in answer and b"Traceback" not in answer, raw
+    assert b"not a valid HTTP request" in answers[-1]
+
 
 BODY = b'{"type": 1, "title": "A"}'
 

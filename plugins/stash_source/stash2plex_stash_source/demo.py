@@ -8,9 +8,7 @@ import sys
 import tempfile
 from typing import Any
 
-from aiohttp import web
-
-from stash2plex import AccessLogger, CliCommand, create_app
+from stash2plex import CliCommand, create_app, run_app
 
 from .fake import generate_library
 
@@ -63,14 +61,7 @@ def _run(args: argparse.Namespace, _app: Any) -> int:
             print(f"  {line}")
         print("Ctrl+C stops it.", flush=True)
         try:
-            web.run_app(
-                app,
-                host="127.0.0.1",
-                port=args.port,
-                access_log_class=AccessLogger,
-                shutdown_timeout=5,
-                print=None,
-            )
+            run_app(app, host="127.0.0.1", port=args.port, shutdown_timeout=5)
         except OSError as exc:  # the port is taken (or not ours to bind)
             print(
                 f"stash2plex demo: cannot listen on 127.0.0.1:{args.port}: "

@@ -30,7 +30,7 @@ from stash2plex import (
 from . import demo, images, queries
 from .client import StashClient, StashError
 from .config import StashConfig
-from .source import RUNTIME_SOURCE, SECTION, get_source, lifetime
+from .source import RUNTIME_SOURCE, SECTION, SourceHolder, get_source, lifetime
 
 
 @hookimpl
@@ -46,7 +46,7 @@ def routes(app: web.Application) -> Sequence[web.AbstractRouteDef]:
 @hookimpl
 def cleanup_ctx(app: web.Application) -> Callable[[web.Application], AsyncIterator[None]]:
     # The holder is created now, while the app can still take new keys; filled at start.
-    app[RUNTIME_SOURCE] = {}
+    app[RUNTIME_SOURCE] = SourceHolder()
     return lifetime
 
 

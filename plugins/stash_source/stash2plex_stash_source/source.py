@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import attrs
 from aiohttp import web
 
 from stash2plex import (
@@ -411,7 +412,7 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
         breaker_cooldown_s=config.breaker_cooldown_s,
     )
     source = StashSource(app, config, client, index, sample=sample_server is not None)
-    app[RUNTIME_SOURCE][SECTION] = source
+    app[RUNTIME_SOURCE].source = source
     try:
         await source.start()
         yield
@@ -423,12 +424,18 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
             await sample_server.close()
 
 
-#: Filled at start-up (the app is frozen by then, so a mutable holder set while building).
-RUNTIME_SOURCE = web.AppKey("stash2plex_stash_source.runtime", dict)
+@attrs.define
+class SourceHolder:
+    """Filled at start-up (the app is frozen by then, so a mutable holder set while
+    building); None until the index is opened."""
+
+    source: StashSource | None = None
+
+
+RUNTIME_SOURCE = web.AppKey("stash2plex_stash_source.runtime", SourceHolder)
 
 
 def get_source(app: web.Application) -> StashSource | None:
-    try:
-        return app[RUNTIME_SOURCE].get(SECTION)
-    except KeyError:
-        return None  # the plugin's cleanup context never ran (a CLI app, a test's app)
+    holder = app.get(RUNTIME_SOURCE)
+    # None: the plugin's cleanup context never ran (a CLI app, a test's app)
+    return holder.source if holder is not None else None
