@@ -71,6 +71,17 @@ async def test_interval_zero_turns_the_schedule_off(gaps_app, tmp_path):
     assert sides.plex.reads == 0
 
 
+async def test_without_plex_the_schedule_idles_instead_of_failing(gaps_app, tmp_path, capsys):
+    sides = Sides(None, MemoryCatalog([scene(1, "/data/videos/a.mp4")]))
+    async with started(gaps_app(sides, gaps={"interval": "1h"})) as app:
+        await until(lambda: _is_set(app[STATE].detector))
+        await asyncio.sleep(0.2)
+        sides.plex = MemoryPlex([item("1", "/media/videos/a.mp4")])  # Plex comes up
+        await until(lambda: _has_scan(app[STATE].detector.store), within_s=10)
+    assert [t for _at, t in scans(tmp_path / "data")] == ["schedule"]  # no failed ones
+    assert capsys.readouterr().out.count('"gaps.schedule_idle"') == 1
+
+
 async def test_never_two_scans_at_once(gaps_app, tmp_path):
     sides = fixture()
     async with started(gaps_app(sides)) as app:
