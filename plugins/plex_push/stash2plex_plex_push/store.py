@@ -40,7 +40,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     missing_since REAL,                  -- first time Plex had no item for it
     last_error  TEXT
 );
-CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, next_at);
+-- Every column of the worker's ORDER BY: with next_at alone, the jobs of one batch (all
+-- due at once) were sorted afresh on every take, O(queue) each (1.4 ms a job at 10k).
+DROP INDEX IF EXISTS jobs_due;
+CREATE INDEX IF NOT EXISTS jobs_next ON jobs (state, next_at, queued_at);
 CREATE TABLE IF NOT EXISTS dead (
     rating_key  TEXT PRIMARY KEY,
     reason      TEXT NOT NULL,
