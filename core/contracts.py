@@ -31,10 +31,11 @@ def path_key(path: str) -> str:
     rule's business, not the lookup's.
     """
     text = unicodedata.normalize("NFC", path).replace("\\", "/")
-    unc = text.startswith("//")
-    text = _SLASHES.sub("/", text)
-    if unc:
-        text = "/" + text
+    if "//" in text:  # rare: the regex only then (a gap scan keys every path twice)
+        unc = text.startswith("//")
+        text = _SLASHES.sub("/", text)
+        if unc:
+            text = "/" + text
     return text.rstrip("/") if len(text) > 1 else text
 
 
