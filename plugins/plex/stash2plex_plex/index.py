@@ -127,6 +127,24 @@ class ItemIndex:
         if item.guid:
             self._guids.setdefault(item.guid, []).append(key)
 
+    def add_page(self, page: Iterable[PlexItem]) -> list[PlexItem]:
+        """Put the items of a listing page not in the index yet (an item can show up on
+        two pages when the library changes during a read); those, in order. One loop with
+        its lookups bound locally: a 100k-item read runs it 100k times."""
+        items, paths, guids = self._items, self._paths, self._guids
+        new = []
+        for item in page:
+            key = item.rating_key
+            if key in items:
+                continue
+            items[key] = item
+            for path in item.files:
+                paths[path_key(path)] = key
+            if item.guid:
+                guids.setdefault(item.guid, []).append(key)
+            new.append(item)
+        return new
+
     def remove(self, rating_key: str) -> None:
         old = self._items.pop(rating_key, None)
         if old is None:
