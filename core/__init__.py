@@ -20,6 +20,7 @@ hookimpl = pluggy.HookimplMarker("stash2plex")
 
 # Imported after hookimpl so plugin modules importing `hookimpl` early never see a cycle.
 from .app import create_app, public_base_url, started  # noqa: E402
+from .bulk import gc_paused  # noqa: E402
 from .config import Config, ConfigError, secret  # noqa: E402
 from .contracts import (  # noqa: E402
     CatalogScene,
@@ -100,6 +101,7 @@ __all__ = [
     "create_app",
     "debug_enabled",
     "error_response",
+    "gc_paused",
     "get_logger",
     "hookimpl",
     "path_key",

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 from attrs import define
 
-from stash2plex import CONFIG, HOOKS, Candidate, MatchRequest, path_key
+from stash2plex import CONFIG, HOOKS, Candidate, MatchRequest, gc_paused, path_key
 from stash2plex.logs import get_logger
 
 from .config import GapsConfig
@@ -181,7 +181,8 @@ class GapDetector:
             )
             log.info("gaps.scan_started", trigger=trigger)
             try:
-                output = await scan.run()
+                with gc_paused():  # the scan's dictionaries of 100k's of path keys
+                    output = await scan.run()
             except NotReady:
                 raise
             except Exception as exc:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -27,6 +26,7 @@ from stash2plex import (
     PlexSection,
     PlexState,
     PlexTransient,
+    gc_paused,
 )
 from stash2plex.logs import get_logger
 
@@ -320,32 +320,6 @@ class PlexLibraryService:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, PlexError):
                     await task
-
-
-_gc_pauses = 0
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while a listing is read (reads may overlap:
-    on again when the last ends, and only if it was on before the first began).
-
-    A 100k-item read keeps some 300k new container objects; the collector would walk the
-    growing heap about eight times meanwhile, a fifth of the read's CPU, to find nothing:
-    the records hold no reference cycles, and refcounting frees the old index."""
-    global _gc_pauses
-    if _gc_pauses == 0:
-        if not gc.isenabled():  # turned off by someone else: theirs to turn on
-            yield
-            return
-        gc.disable()
-    _gc_pauses += 1
-    try:
-        yield
-    finally:
-        _gc_pauses -= 1
-        if _gc_pauses == 0:
-            gc.enable()
 
 
 def _retrieved(future: asyncio.Future[object]) -> None:

@@ -143,29 +143,6 @@ async def test_a_lookup_while_plex_was_never_read_is_transient(plex_app, fake_pm
         await library.find_by_path("/data/stash/Studio A/scene-one.mp4")
 
 
-def test_reads_pause_the_cyclic_gc_and_the_last_one_restores_it():
-    import gc
-
-    from stash2plex_plex.library import gc_paused
-
-    assert gc.isenabled()
-    first, second = gc_paused(), gc_paused()
-    first.__enter__()
-    second.__enter__()  # two reads overlap
-    first.__exit__(None, None, None)
-    assert not gc.isenabled()  # the second still reads
-    second.__exit__(None, None, None)
-    assert gc.isenabled()
-
-    gc.disable()  # someone else's choice is left alone
-    try:
-        with gc_paused():
-            assert not gc.isenabled()
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-
-
 def test_add_page_puts_each_item_once_and_finds_it_by_any_file():
     index = ItemIndex()
     a = PlexItem(rating_key="1", section_key="1", title="A", files=("/m/a.mp4", "/m/a2.mp4"))
