@@ -311,20 +311,7 @@ class Store:
                 "DELETE FROM unmatched WHERE key = ?", [(k,) for k in resolved_unmatched]
             )
             scan.stats.update(new=total - before, resolved=resolved, total=total)
-            db.execute(
-                "INSERT INTO scans (started_at, finished_at, status, error, trigger, stats) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    scan.started_at,
-                    scan.finished_at,
-                    scan.status,
-                    scan.error,
-                    scan.trigger,
-                    json.dumps(scan.stats),
-                ),
-            )
-            self._trim_scans()
-            db.execute("DELETE FROM temp.staged")
+            self._end_scan(scan)
         return {"new": total - before, "resolved": resolved, "total": total}
 
     async def commit_scan(self, scan: ScanRow, resolved_unmatched: Sequence[str]) -> dict[str, int]:
@@ -334,20 +321,25 @@ class Store:
 
     def _record_failure(self, scan: ScanRow) -> None:
         with self._transaction():
-            self.db.execute(
-                "INSERT INTO scans (started_at, finished_at, status, error, trigger, stats) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    scan.started_at,
-                    scan.finished_at,
-                    scan.status,
-                    scan.error,
-                    scan.trigger,
-                    json.dumps(scan.stats),
-                ),
-            )
-            self._trim_scans()
-            self.db.execute("DELETE FROM temp.staged")
+            self._end_scan(scan)
+
+    def _end_scan(self, scan: ScanRow) -> None:
+        """Within the caller's transaction: the scan's row (the last 50 kept), staging
+        emptied."""
+        self.db.execute(
+            "INSERT INTO scans (started_at, finished_at, status, error, trigger, stats) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                scan.started_at,
+                scan.finished_at,
+                scan.status,
+                scan.error,
+                scan.trigger,
+                json.dumps(scan.stats),
+            ),
+        )
+        self._trim_scans()
+        self.db.execute("DELETE FROM temp.staged")
 
     async def record_failure(self, scan: ScanRow) -> None:
         """A scan that failed leaves the report alone; only its row is written."""

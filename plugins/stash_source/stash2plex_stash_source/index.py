@@ -709,6 +709,17 @@ class SceneIndex:
             # Dropped and filled in one statement at the end: much faster than per row.
             w.execute("DROP TABLE IF EXISTS scenes_fts")
 
+    def _reindex_fts(self, ids: list[tuple[int]]) -> None:
+        """Within the caller's transaction: these scenes' full-text rows from their
+        rewritten rows (no-op without FTS5)."""
+        if self._fts:
+            self._w.executemany("DELETE FROM scenes_fts WHERE rowid = ?", ids)
+            self._w.executemany(
+                "INSERT INTO scenes_fts (rowid, title, studio, code) "
+                "SELECT id, title, studio, code FROM scenes WHERE id = ?",
+                ids,
+            )
+
     def _insert_page(self, scenes: list[dict[str, Any]]) -> str | None:
         scene_rows: list[SceneRow] = []
         file_rows: list[FileRow] = []
@@ -884,13 +895,7 @@ class SceneIndex:
             self._insert_page(todo)
             ids = [(int(s["id"]),) for s in todo]
             w.executemany("INSERT OR IGNORE INTO changed (scene_id) VALUES (?)", ids)
-            if self._fts:
-                w.executemany("DELETE FROM scenes_fts WHERE rowid = ?", ids)
-                w.executemany(
-                    "INSERT INTO scenes_fts (rowid, title, studio, code) "
-                    "SELECT id, title, studio, code FROM scenes WHERE id = ?",
-                    ids,
-                )
+            self._reindex_fts(ids)
             self._store_counts()
             w.execute("COMMIT")
         except BaseException:
@@ -1058,14 +1063,7 @@ class SceneIndex:
             )
             if scenes:
                 self._insert_page(scenes)
-                if self._fts:
-                    ids = [(int(s["id"]),) for s in scenes]
-                    w.executemany("DELETE FROM scenes_fts WHERE rowid = ?", ids)
-                    w.executemany(
-                        "INSERT INTO scenes_fts (rowid, title, studio, code) "
-                        "SELECT id, title, studio, code FROM scenes WHERE id = ?",
-                        ids,
-                    )
+                self._reindex_fts([(int(s["id"]),) for s in scenes])
                 self._store_counts()
             w.executemany(
                 "INSERT OR IGNORE INTO changed (scene_id) VALUES (?)", [(i,) for i in touched]
