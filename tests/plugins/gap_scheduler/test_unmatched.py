@@ -14,6 +14,7 @@ import stash2plex_stash_source.plugin as stash_plugin
 from stash2plex import Candidate, MatchRequest, Metadata, started
 from stash2plex_gap_scheduler.detector import STATE
 from stash2plex_gap_scheduler.store import FILE_NAME
+from stash2plex_stash_source.source import get_source
 
 IDENT = "tv.plex.agents.custom.stash2plex"
 
@@ -65,7 +66,9 @@ async def test_an_unmatched_scan_request_is_logged_after_plex_has_its_answer(
     )
     client = await aiohttp_client(app)
     deadline = time.monotonic() + 20
-    while (await client.get("/healthz")).status != 200:
+    # ready, and the source's first upkeep round (build, related poll) over: what Stash
+    # is asked from here on is the match path's business alone
+    while (await client.get("/healthz")).status != 200 or get_source(app).rounds < 1:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
 
