@@ -273,6 +273,12 @@ def main() -> int:
         choices=["auto", "asyncio", "uvloop"],
         help="the provider's [server] event_loop (auto: uvloop, as served by default)",
     )
+    parser.add_argument(
+        "--keep-log",
+        action="store_true",
+        help="write the provider's log to provider.log in the work folder, and keep that "
+        "folder when the run fails (the log costs the provider a little CPU)",
+    )
     args = parser.parse_args()
 
     procs: list[subprocess.Popen] = []
@@ -290,10 +296,12 @@ def main() -> int:
         config = work / "stash2plex.toml"
         write_config(config, port, library, log_level=args.log_level, event_loop=args.event_loop)
         started = time.perf_counter()
+        # --keep-log: the provider's log in the work folder, which a failed run keeps
+        log_to = (work / "provider.log").open("wb") if args.keep_log else subprocess.DEVNULL
         provider = subprocess.Popen(
             [PY, "-m", "stash2plex", "--config", str(config), "serve"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log_to,
+            stderr=subprocess.STDOUT,
             cwd=work,
         )
         procs.append(provider)
@@ -369,6 +377,11 @@ def main() -> int:
         results["stash_requests_during_cached_metadata"] = (
             get_json(endpoints["stats_url"])["graphql_requests"] - before
         )
+    except BaseException:
+        if args.keep_log:
+            print(f"the run failed; its files (provider.log) stay in {work}", file=sys.stderr)
+            work = None  # type: ignore[assignment]
+        raise
     finally:
         for proc in reversed(procs):
             if proc.poll() is None:
@@ -377,7 +390,8 @@ def main() -> int:
                     proc.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
 
     b = results["index_build"]
     print()
