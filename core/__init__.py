@@ -60,7 +60,7 @@ from .models import (  # noqa: E402
 from .server import run_app  # noqa: E402
 from .signing import signed_url  # noqa: E402
 from .signing import verify as verify_signature  # noqa: E402
-from .state import CONFIG, HOOKS, run_in_background  # noqa: E402
+from .state import CONFIG, HOOKS, cli_command, run_in_background  # noqa: E402
 
 __all__ = [
     "CONFIG",
@@ -98,6 +98,7 @@ __all__ = [
     "Tag",
     "Unavailable",
     "__version__",
+    "cli_command",
     "create_app",
     "debug_enabled",
     "error_response",

@@ -26,6 +26,7 @@ from .config import ConfigError
 from .models import CliCommand
 from .plugins import PluginError
 from .server import run_app
+from .state import RUNTIME
 
 CONFIG_ENV = "STASH2PLEX_CONFIG"
 log = logs.get_logger("stash2plex.cli")
@@ -276,6 +277,8 @@ def _main(argv: list[str]) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    if args.command != "serve":
+        app[RUNTIME].command = args.command  # read by plugins' start-up: cli_command()
     result = commands[args.command].run(args, app)
     if not isinstance(result, int):
         result = asyncio.run(_await(result))

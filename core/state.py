@@ -29,6 +29,8 @@ class Runtime:
     started_at: float | None = None
     #: The key image URLs are signed with, read or created on first use.
     signing_key: bytes | None = None
+    #: The CLI sub-command this process runs (``gaps``, ``plex``...); None when it serves.
+    command: str | None = None
 
 
 CONFIG = web.AppKey("stash2plex.config", Config)
@@ -37,6 +39,14 @@ PLUGINS = web.AppKey("stash2plex.plugins", PluginSet)
 RUNTIME = web.AppKey("stash2plex.runtime", Runtime)
 #: Tasks started by :func:`run_in_background`, awaited (briefly) at shutdown.
 BACKGROUND = web.AppKey("stash2plex.background", set[asyncio.Task[None]])
+
+
+def cli_command(app: web.Application) -> str | None:
+    """The ``stash2plex`` sub-command this app was built for, or None when it serves
+    (``serve``, a test's server). A plugin's start-up uses it to leave schedules and
+    periodic upkeep to the serving process: a CLI command beside a running server
+    should do its one job, not a second copy of the server's."""
+    return app[RUNTIME].command
 
 
 def run_in_background(app: web.Application, coro: Awaitable[Any], name: str) -> None:

@@ -219,14 +219,15 @@ def test_hook_cli_commands_become_sub_commands(tmp_path):
     # A subprocess, so the real entry points and argparse wiring are used end to end.
     script = f"""
 import sys
-from stash2plex import CliCommand, hookimpl, cli, app as app_mod
+from stash2plex import CliCommand, cli_command, hookimpl, cli, app as app_mod
 
 class Hello:
     @hookimpl
     def cli_commands(self):
         return [CliCommand(name="hello", help="say hello",
                            add_arguments=lambda p: p.add_argument("who"),
-                           run=lambda args, app: print("hello", args.who) or 3)]
+                           run=lambda args, app: print("hello", args.who,
+                                                       cli_command(app)) or 3)]
 
 real = app_mod.create_app
 def create_app(*args, **kw):
@@ -237,7 +238,7 @@ sys.exit(cli.main(["hello", "world"]))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 3, done.stderr
-    assert "hello world" in done.stdout
+    assert "hello world hello" in done.stdout  # cli_command(app): the command it runs
 
 
 async def test_hook_checks_are_collected(make_app):

@@ -49,8 +49,6 @@ class State:
     """The plugin's per-app state, filled at start-up (the app is frozen by then)."""
 
     detector: GapDetector | None = None
-    #: Set by CLI commands before they start the app: no schedule in a CLI process.
-    cli: bool = False
 
 
 STATE = web.AppKey("stash2plex_gap_scheduler.state", State)

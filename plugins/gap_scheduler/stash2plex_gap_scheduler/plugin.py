@@ -18,6 +18,7 @@ from stash2plex import (
     ConfigSection,
     HealthReport,
     MatchRequest,
+    cli_command,
     hookimpl,
 )
 
@@ -43,13 +44,14 @@ def cleanup_ctx(app: web.Application) -> Callable[[web.Application], AsyncIterat
         detector = GapDetector(app, store, config)
         state = app[STATE]
         state.detector = detector
-        detector.start(schedule=not state.cli)
+        serving = cli_command(app) is None  # a CLI process runs no schedule
+        detector.start(schedule=serving)
         log.info(
             "gaps.ready",
             interval=config.interval,
             libraries=config.libraries or "all",
             auto_push=config.auto_push,
-            schedule=not state.cli and bool(config.interval_s),
+            schedule=serving and bool(config.interval_s),
         )
         try:
             yield

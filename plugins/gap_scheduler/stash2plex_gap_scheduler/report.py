@@ -200,7 +200,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def run(args: argparse.Namespace, app: web.Application) -> int:
     if args.action == "report":
         return await _print_report(args, app)
-    app[STATE].cli = True  # set before start-up: a CLI process runs no schedule
     async with started(app):
         detector = app[STATE].detector
         assert detector is not None  # set by the plugin's start-up

@@ -26,6 +26,7 @@ from stash2plex import (
     Metadata,
     PathDirection,
     Unavailable,
+    cli_command,
     get_logger,
     public_base_url,
     signed_url,
@@ -337,6 +338,10 @@ class StashSource:
             except Exception:
                 log.exception("index.report_failed")
             self.rounds += 1
+            if self.index.ready and cli_command(self.app) is not None:
+                # A CLI command needs the index built and fresh once; the periodic
+                # refresh and sweep belong to the serving process (one writer, not two).
+                return
             # A failed first build retries sooner than the steady refresh.
             delay = (
                 self.config.index_refresh_s

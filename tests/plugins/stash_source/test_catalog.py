@@ -15,12 +15,14 @@ import pytest
 from aiohttp import web
 
 import stash2plex_stash_source.plugin as stash_plugin
-from stash2plex import HOOKS, CatalogScene, SceneCatalog, hookimpl, started
+from stash2plex import HOOKS, CatalogScene, SceneCatalog, cli_command, hookimpl, started
+from stash2plex.state import RUNTIME
 from stash2plex_stash_source import catalog as catalog_mod
 from stash2plex_stash_source.catalog import StashCatalog, utc
 from stash2plex_stash_source.client import StashClient
 from stash2plex_stash_source.fake import FakeStash, Library
 from stash2plex_stash_source.index import SceneIndex
+from stash2plex_stash_source.source import get_source
 
 FAST: dict[str, Any] = {"timeout_s": 2, "retries": 1, "backoff_s": 0.005}
 
@@ -136,6 +138,27 @@ async def test_catalog_in_a_cli_app(
             await asyncio.sleep(0.05)
         assert catalog.ready
         assert len([s async for s in catalog.scenes()]) == len(small_library.scenes)
+
+
+async def test_a_cli_command_leaves_the_periodic_refresh_to_the_server(
+    make_app, small_stash: FakeStash
+) -> None:
+    """Built (or refreshed) once for the command, then no upkeep loop beside a server's."""
+    app = make_app(
+        {"stash": {"url": small_stash.url, "timeout_s": 2.0, "index_refresh_s": 0.05}},
+        plugins=[("stash_source", stash_plugin)],
+    )
+    app[RUNTIME].command = "gaps"  # as the CLI sets it before a command runs
+    assert cli_command(app) == "gaps"
+    async with started(app):
+        source = get_source(app)
+        assert source is not None
+        for _ in range(400):
+            if source._task is not None and source._task.done():
+                break
+            await asyncio.sleep(0.05)
+        assert source._task is not None and source._task.done()
+        assert source.rounds == 1 and (await _catalog(app)).ready
 
 
 # --- on_scenes_changed ---------------------------------------------------------------------
