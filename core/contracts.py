@@ -136,12 +136,19 @@ class PlexEdit:
     list: tags the item holds that are not in it are removed. ``locked`` and ``unlocked``
     name fields or tag kinds whose lock is set or cleared (a locked field survives an
     agent refresh).
+
+    ``clear_if`` makes clears careful: for a field it names whose new value is empty, the
+    field is cleared (and its ``unlocked`` entry applied) only while Plex still holds the
+    given value, what the caller wrote there before; a value someone else set since stays
+    as it is, lock and all. Reading the current value costs no extra request: the edit
+    reads the item for its tag lists anyway.
     """
 
     fields: Mapping[str, str] = field(factory=dict)
     tags: Mapping[str, tuple[str, ...]] = field(factory=dict)
     locked: frozenset[str] = frozenset()
     unlocked: frozenset[str] = frozenset()
+    clear_if: Mapping[str, str] = field(factory=dict)
 
     def is_empty(self) -> bool:
         return not (self.fields or self.tags or self.locked or self.unlocked)

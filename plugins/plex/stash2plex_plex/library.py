@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+import attrs
 from plexapi import utils as plex_utils
 from plexapi.server import PlexServer
 
@@ -259,7 +260,7 @@ class PlexLibraryService:
         self, server: PlexServer, rating_key: str, edit: PlexEdit, section_key: str | None
     ) -> None:
         current: dict[str, list[str]] = {}
-        if edit.tags or section_key is None:
+        if edit.tags or edit.clear_if or section_key is None:
             # The item's complete lists (a listing shows only a few of each).
             container = PlexConnection.get(server, f"/library/metadata/{rating_key}")
             video = next(iter(container), None)
@@ -271,6 +272,9 @@ class PlexLibraryService:
                 if element is None:
                     raise PlexPermanent(f"unknown tag kind {kind!r}", status=400)
                 current[kind] = [t.get("tag", "") for t in video.iterfind(element)]
+            edit = careful_clears(edit, video.attrib)
+            if edit.is_empty():
+                return
         if not section_key:
             raise PlexPermanent(f"cannot tell the library of item {rating_key}", status=404)
         PlexConnection.put(
@@ -327,6 +331,33 @@ def _retrieved(future: asyncio.Future[object]) -> None:
     or has stopped reading and does not care."""
     if not future.cancelled():
         future.exception()
+
+
+def careful_clears(edit: PlexEdit, held: Mapping[str, str]) -> PlexEdit:
+    """``edit`` less the clears of ``clear_if`` fields whose value in Plex (``held``, the
+    item's attributes) is no longer the one expected: someone else set it since."""
+    clearing = [n for n in edit.clear_if if n in edit.fields and not edit.fields[n]]
+    spared = {n for n in clearing if not _same(held.get(n, ""), edit.clear_if[n])}
+    if not spared:
+        return edit
+    return attrs.evolve(
+        edit,
+        fields={k: v for k, v in edit.fields.items() if k not in spared},
+        unlocked=edit.unlocked - spared,
+        clear_if={},
+    )
+
+
+def _same(held: str, expected: str) -> bool:
+    """Whether Plex still holds ``expected``: text as written, a rating as a number
+    (Plex answers ``8.0`` for ``8``)."""
+    held, expected = held.strip(), expected.strip()
+    if held == expected:
+        return True
+    try:
+        return float(held) == float(expected)
+    except ValueError:
+        return False
 
 
 def edit_query(rating_key: str, edit: PlexEdit, current: dict[str, list[str]]) -> str:

@@ -123,6 +123,7 @@ def plan(want: Wanted, owned_before: Mapping[str, Any] | None, *, ours: bool, lo
     unlocked: set[str] = set()
     owned_fields: dict[str, str] = {}
     owned_tags: dict[str, list[str]] = {}
+    clear_if: dict[str, str] = {}
     for name, value in want.fields.items():
         if ours and name not in PUSH_ONLY_FIELDS:
             continue
@@ -132,8 +133,10 @@ def plan(want: Wanted, owned_before: Mapping[str, Any] | None, *, ours: bool, lo
             if lock and name != "userRating":  # a rating has no lock in Plex
                 locked.add(name)
         elif before_fields.get(name):
-            # The source dropped a value push wrote: clear it, and let go of the field.
+            # The source dropped a value push wrote: clear it, and let go of the field,
+            # but only while Plex still holds what push wrote (clear_if).
             fields[name] = ""
+            clear_if[name] = before_fields[name]
             if name != "userRating":
                 unlocked.add(name)
     for kind, values in want.tags.items():
@@ -150,7 +153,11 @@ def plan(want: Wanted, owned_before: Mapping[str, Any] | None, *, ours: bool, lo
     if lock:
         locked.update(IMAGES[name][1] for name in want.images)
     edit = PlexEdit(
-        fields=fields, tags=tags, locked=frozenset(locked), unlocked=frozenset(unlocked)
+        fields=fields,
+        tags=tags,
+        locked=frozenset(locked),
+        unlocked=frozenset(unlocked),
+        clear_if=clear_if,
     )
     return Plan(edit=edit, owned={"fields": owned_fields, "tags": owned_tags})
 
@@ -162,6 +169,8 @@ def edit_json(edit: PlexEdit) -> dict[str, Any]:
         "tags": {kind: list(values) for kind, values in edit.tags.items()},
         "locked": sorted(edit.locked),
         "unlocked": sorted(edit.unlocked),
+        # only when set: ledgers written before it existed keep their digests
+        **({"clear_if": dict(edit.clear_if)} if edit.clear_if else {}),
     }
 
 

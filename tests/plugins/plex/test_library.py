@@ -112,6 +112,30 @@ async def test_edit_leaves_lists_exactly_as_given_in_one_put(plex_app, fake_pms:
     assert "genre[0].tag.tag" in names and "genre[].tag.tag-" in names
 
 
+async def test_a_careful_clear_spares_a_value_someone_else_set(plex_app, fake_pms: FakePMS):
+    library = await library_of(plex_app)
+    fake_pms.items["102"].locked.add("summary")
+    fake_pms.writes.clear()
+    # summary: Plex holds another value than push wrote (a user edited it): kept, locked.
+    # studio: Plex still holds what push wrote: cleared, lock released.
+    edit = PlexEdit(
+        fields={"summary": "", "studio": ""},
+        unlocked=frozenset({"summary", "studio"}),
+        clear_if={"summary": "What push wrote once.", "studio": "Studio A"},
+    )
+    await library.edit("102", edit)
+    item = fake_pms.items["102"]
+    assert item.fields["summary"] == "Synopsis pushed from Stash." and "summary" in item.locked
+    assert item.fields["studio"] == ""
+    assert len(fake_pms.writes) == 1  # the item was read anyway (its values), one PUT
+
+    fake_pms.writes.clear()  # nothing left to clear: no PUT at all
+    await library.edit(
+        "102", PlexEdit(fields={"summary": ""}, clear_if={"summary": "What push wrote once."})
+    )
+    assert fake_pms.writes == []
+
+
 async def test_edit_is_exact_when_indexed_lists_only_add(plex_app, tmp_path):
     async with FakePMS(indexed_tags_replace=False) as pms:
         pms.seed_example()

@@ -100,12 +100,16 @@ class MemoryPlex:
     async def edit(self, rating_key: str, edit: PlexEdit) -> None:
         self._request("edit", rating_key)
         values = self.values[rating_key]
+        unlocked = set(edit.unlocked)
         for name, value in edit.fields.items():
+            if not value and name in edit.clear_if and values.get(name) != edit.clear_if[name]:
+                unlocked.discard(name)  # someone else's value since: kept, as PMS's plugin does
+                continue
             values[name] = value
         for kind, tags in edit.tags.items():
             values[kind] = list(tags)
         self.locked[rating_key] |= set(edit.locked)
-        self.locked[rating_key] -= set(edit.unlocked)
+        self.locked[rating_key] -= unlocked
 
     async def refresh(self, rating_key: str) -> None:
         self._request("refresh", rating_key)

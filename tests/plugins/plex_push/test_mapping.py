@@ -91,6 +91,7 @@ def test_a_value_is_cleared_only_where_push_wrote_it() -> None:
     later = wanted(_scene(summary=None, genres=[]), config)
     edit = plan(later, first.owned, ours=False, lock=True).edit
     assert edit.fields["summary"] == ""
+    assert edit.clear_if == {"summary": first.owned["fields"]["summary"]}  # if still ours
     assert edit.tags["genre"] == ()
     assert {"summary", "genre"} <= edit.unlocked
     # Nothing is cleared that push never wrote: a fresh item keeps its own values.

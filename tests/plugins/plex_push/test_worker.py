@@ -296,3 +296,24 @@ async def test_jobs_wait_for_plex_item_index_without_spending_attempts(
     plex.indexed = True
     await until(lambda: _drained(app))
     assert plex.values["101"]["title"] == "Scene 1"
+
+
+async def test_a_value_dropped_in_stash_is_cleared_only_if_plex_still_holds_ours(
+    push_app, serve, plex, source
+):
+    plex.add("101", ("/plex/scene1.mp4",))
+    source.scene(1, summary="Pushed synopsis.", tagline="Pushed tagline.")
+    app = push_app()
+    await serve(app)
+    service = get_service(app)
+    await service.enqueue(["stash-1"], "test")
+    await until(lambda: _drained(app))
+    plex.values["101"]["summary"] = "A user's own synopsis."  # edited in Plex since
+
+    source.scene(1, version=2)  # both dropped in Stash
+    await service.enqueue(["stash-1"], "test")
+    await until(lambda: _drained(app))
+    assert plex.values["101"]["summary"] == "A user's own synopsis."  # spared, still locked
+    assert "summary" in plex.locked["101"]
+    assert plex.values["101"]["tagline"] == ""  # still ours: cleared, lock released
+    assert "tagline" not in plex.locked["101"]
