@@ -269,6 +269,16 @@ class GapDetector:
     async def _scheduled(self) -> None:
         idle = False
         while True:
+            if await self.app[HOOKS].plex_library() is None:
+                # No Plex configured (or not yet started): a scan could only fail, and
+                # record a failure per retry. Said once; `gaps scan` explains it too.
+                self.next_scan_at = None
+                if not idle:
+                    log.info("gaps.schedule_idle", reason="no Plex library ([plex] url, token)")
+                    idle = True
+                await asyncio.sleep(NOT_READY_WAIT_S)
+                continue
+            idle = False
             due = await self.due_at()
             if due is None:
                 return
@@ -278,15 +288,6 @@ class GapDetector:
                 # Read the last run again on waking: a CLI scan may have run meanwhile.
                 await asyncio.sleep(min(due - now, 3600.0))
                 continue
-            if await self.app[HOOKS].plex_library() is None:
-                # No Plex configured (or not yet started): a scan could only fail, and
-                # record a failure per retry. Said once; `gaps scan` explains it too.
-                if not idle:
-                    log.info("gaps.schedule_idle", reason="no Plex library ([plex] url, token)")
-                    idle = True
-                await asyncio.sleep(NOT_READY_WAIT_S)
-                continue
-            idle = False
             try:
                 await self.scan("schedule")
             except NotReady as exc:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
+import attrs
 from aiohttp import web
 
 from stash2plex import (
@@ -33,14 +34,23 @@ from .connection import PlexConnection, client_identifier
 from .library import PlexLibraryService
 
 SECTION = "plex"
-#: The running service (absent while Plex is not configured or before start-up).
-RUNTIME = web.AppKey("stash2plex_plex.runtime", dict)
 log = get_logger("stash2plex.plex")
+
+
+@attrs.define
+class ServiceHolder:
+    """Put in the app while it is built (it is frozen by start-up), filled at start."""
+
+    #: The running service (None while Plex is not configured, before start-up, after).
+    service: PlexLibraryService | None = None
+
+
+RUNTIME = web.AppKey("stash2plex_plex.runtime", ServiceHolder)
 
 
 def get_service(app: web.Application) -> PlexLibraryService | None:
     holder = app.get(RUNTIME)
-    return None if holder is None else holder.get("service")
+    return None if holder is None else holder.service
 
 
 def new_service(app: web.Application) -> PlexLibraryService:
@@ -76,7 +86,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     service = new_service(app)
-    app[RUNTIME]["service"] = service
+    app[RUNTIME].service = service
     service.start_reading()  # at once, so a caller's first refresh_index() joins this read
     task = asyncio.get_running_loop().create_task(_keep_index(service), name="plex.index")
     log.info(
@@ -94,7 +104,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             await task
         await service.close()
         service.connection.close()
-        app[RUNTIME].pop("service", None)
+        app[RUNTIME].service = None
 
 
 @hookimpl
@@ -104,7 +114,7 @@ def config_section() -> ConfigSection:
 
 @hookimpl
 def cleanup_ctx(app: web.Application) -> Callable[[web.Application], AsyncIterator[None]]:
-    app[RUNTIME] = {}  # while the app can still take new keys; filled at start
+    app[RUNTIME] = ServiceHolder()  # while the app can still take new keys
     return _lifetime
 
 

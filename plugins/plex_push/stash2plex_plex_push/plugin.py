@@ -25,7 +25,7 @@ from stash2plex import (
 from . import cli
 from . import routes as webhook
 from .config import SECTION, PushConfig
-from .service import RUNTIME, get_service, lifetime
+from .service import RUNTIME, ServiceHolder, get_service, lifetime
 from .worker import open_store
 
 
@@ -42,13 +42,13 @@ def routes(app: web.Application) -> Sequence[web.AbstractRouteDef]:
 @hookimpl
 def cleanup_ctx(app: web.Application) -> Callable[[web.Application], AsyncIterator[None]]:
     # The holder is created now, while the app can still take new keys; filled at start.
-    app[RUNTIME] = {}
+    app[RUNTIME] = ServiceHolder()
     return lifetime
 
 
 @hookimpl
 async def health(app: web.Application) -> HealthReport | None:
-    service = app[RUNTIME].get("service")
+    service = app[RUNTIME].service
     if service is None:
         return None
     await service.refresh_counts()  # the local queue file, at most once a second

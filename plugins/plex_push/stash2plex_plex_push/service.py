@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 from aiohttp import web
 
 from stash2plex import CONFIG, SyncRecord
@@ -23,8 +24,6 @@ from .store import AsyncStore, Counts
 from .worker import Worker, open_store
 
 log = get_logger("stash2plex.plex_push")
-#: The holder is put in the app while it is built; filled at first use.
-RUNTIME = web.AppKey("stash2plex_plex_push.runtime", dict)
 
 
 class PushService:
@@ -170,12 +169,21 @@ def _rate(worker: Worker) -> float | None:
     return None if rate == float("inf") else round(rate, 2)
 
 
+@attrs.define
+class ServiceHolder:
+    """Put in the app while it is built (it is frozen by start-up); filled at first use."""
+
+    service: PushService | None = None
+
+
+RUNTIME = web.AppKey("stash2plex_plex_push.runtime", ServiceHolder)
+
+
 def get_service(app: web.Application) -> PushService:
     holder = app[RUNTIME]
-    service = holder.get("service")
-    if service is None:
-        service = holder["service"] = PushService(app)
-    return service  # type: ignore[no-any-return]
+    if holder.service is None:
+        holder.service = PushService(app)
+    return holder.service
 
 
 async def lifetime(app: web.Application) -> AsyncIterator[None]:
@@ -193,4 +201,4 @@ async def lifetime(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     await service.close()
-    app[RUNTIME].pop("service", None)
+    app[RUNTIME].service = None
