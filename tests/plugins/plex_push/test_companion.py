@@ -72,13 +72,19 @@ def _input(stash: TestServer, args: dict[str, Any]) -> dict[str, Any]:
 async def stash_and_host(push_app, serve, tmp_path):
     app = push_app({"enabled": False})  # no worker: the queued rows stay to be looked at
     host = await serve(app)
+    stash, settings = await _stash_for(host)
+    yield stash, settings, Store(tmp_path / "data" / "push-queue.sqlite3")
+    await stash.close()
+
+
+async def _stash_for(host: Any) -> tuple[TestServer, StashSettings]:
+    """A Stash stand-in whose plugin settings name ``host`` and the token ``s3cret``."""
     settings = StashSettings(str(host.make_url("")).rstrip("/"), "s3cret")
     stash_app = web.Application()
     stash_app.router.add_post("/graphql", settings.graphql)
     stash = TestServer(stash_app, host="127.0.0.1")
     await stash.start_server()
-    yield stash, settings, Store(tmp_path / "data" / "push-queue.sqlite3")
-    await stash.close()
+    return stash, settings
 
 
 @pytest.mark.parametrize("plain", [False, True], ids=["stashapi", "stdlib-only"])
@@ -123,12 +129,7 @@ async def test_the_scan_for_gaps_task_starts_a_scan(make_app, serve):
         },
         plugins=[("gap_scheduler", gaps_plugin)],
     )
-    host = await serve(app)
-    settings = StashSettings(str(host.make_url("")).rstrip("/"), "s3cret")
-    stash_app = web.Application()
-    stash_app.router.add_post("/graphql", settings.graphql)
-    stash = TestServer(stash_app, host="127.0.0.1")
-    await stash.start_server()
+    stash, _settings = await _stash_for(await serve(app))
     try:
         answer = await _run(_input(stash, {"mode": "scan_gaps"}))
     finally:
