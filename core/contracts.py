@@ -182,7 +182,9 @@ class PlexLibrary(Protocol):
 
     def read_items(self) -> AsyncIterator[PlexItem]:
         """Read every configured library now, page by page, yielding each item once; the
-        local item index is replaced by what was read when the read completes."""
+        local item index is replaced by what was read when the read completes. A caller
+        that may stop early closes it (``contextlib.aclosing``): a read may hold resources
+        (the plex plugin pauses the cyclic GC for it) until its generator is closed."""
         ...
 
     async def find_by_path(self, path: str) -> PlexItem | None:

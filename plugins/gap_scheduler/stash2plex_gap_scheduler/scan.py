@@ -20,6 +20,7 @@ every scanned Plex library are reported once per folder, with a hint, on either 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -242,43 +243,45 @@ class Scan:
         plex_folders: dict[tuple[str, str], _Folder] = {}
         wanted_log = _UnmatchedIndex(self.unmatched)
         items = 0
-        async for item in plex_read.each(plex.read_items()):
-            if wanted is not None and item.section_key not in wanted:
-                continue
-            items += 1
-            found: str | None = None  # Stash's key of the file found
-            mapped_to: str | None = None
-            for original in item.files:
-                key = path_key(original)
-                plex_tops.add(top_folder(key).casefold())
-                if wanted_log:
-                    wanted_log.see(key, item)
-                if found is not None:
+        # closed even when the scan stops midway: the read holds a pause of the cyclic GC
+        async with contextlib.aclosing(plex.read_items()) as listing:
+            async for item in plex_read.each(listing):
+                if wanted is not None and item.section_key not in wanted:
                     continue
-                found = by_plexside.get(key)
-                if found is None:
-                    mapped = await self._map(original, PathDirection.PLEX_TO_STASH)
-                    if mapped is not None:
-                        mapped_to = mapped
-                        own = path_key(mapped)
-                        found = own if own in by_stash else None
-            if found is not None:
-                scene_key, stash_key = by_stash[found], found
-                in_plex.setdefault(scene_key, item.rating_key)
-                if item.agent is not PlexAgentKind.OURS:
-                    await self._add(item.rating_key, _other_agent(item, scene_key, stash_key))
-            elif not item.files:
-                continue  # nothing to compare (Plex lists no part for it)
-            elif mapped_to is not None or any(
-                top_folder(path_key(f)).casefold() in stash_tops for f in item.files
-            ):
-                await self._add(item.rating_key, _plex_only(item, mapped_to))
-            else:
-                key = path_key(item.files[0])
-                folder = plex_folders.setdefault(
-                    ("plex", top_folder(key)), _Folder(side="plex", reason="unmapped")
-                )
-                folder.add(key, item.files[0], None)
+                items += 1
+                found: str | None = None  # Stash's key of the file found
+                mapped_to: str | None = None
+                for original in item.files:
+                    key = path_key(original)
+                    plex_tops.add(top_folder(key).casefold())
+                    if wanted_log:
+                        wanted_log.see(key, item)
+                    if found is not None:
+                        continue
+                    found = by_plexside.get(key)
+                    if found is None:
+                        mapped = await self._map(original, PathDirection.PLEX_TO_STASH)
+                        if mapped is not None:
+                            mapped_to = mapped
+                            own = path_key(mapped)
+                            found = own if own in by_stash else None
+                if found is not None:
+                    scene_key, stash_key = by_stash[found], found
+                    in_plex.setdefault(scene_key, item.rating_key)
+                    if item.agent is not PlexAgentKind.OURS:
+                        await self._add(item.rating_key, _other_agent(item, scene_key, stash_key))
+                elif not item.files:
+                    continue  # nothing to compare (Plex lists no part for it)
+                elif mapped_to is not None or any(
+                    top_folder(path_key(f)).casefold() in stash_tops for f in item.files
+                ):
+                    await self._add(item.rating_key, _plex_only(item, mapped_to))
+                else:
+                    key = path_key(item.files[0])
+                    folder = plex_folders.setdefault(
+                        ("plex", top_folder(key)), _Folder(side="plex", reason="unmapped")
+                    )
+                    folder.add(key, item.files[0], None)
         del by_plexside, by_stash  # pass 3 needs neither
 
         # --- pass 3: Stash's scenes against what Plex has --------------------------

@@ -195,18 +195,22 @@ class PlexLibraryService:
         return parse_items(container, section_key, self.identifier), total
 
     async def read_items(self) -> AsyncIterator[PlexItem]:
-        async for page in self._read_index():
-            for item in page:
-                yield item
+        """Every item once. A caller that stops early should close this (``aclosing``):
+        the read holds a pause of the cyclic GC until its generators are closed."""
+        async with contextlib.aclosing(self._read_index()) as pages:
+            async for page in pages:
+                for item in page:
+                    yield item
 
     async def _read_index(self) -> AsyncIterator[list[PlexItem]]:
         """:meth:`read_pages`, replacing the index with what was read once it completes."""
         fresh = ItemIndex()
         with gc_paused():
-            async for page in self.read_pages():
-                new = fresh.add_page(page)  # each item once
-                if new:
-                    yield new
+            async with contextlib.aclosing(self.read_pages()) as pages:
+                async for page in pages:
+                    new = fresh.add_page(page)  # each item once
+                    if new:
+                        yield new
         fresh.mark_built()
         self.index = fresh
         log.info("plex.index_read", items=len(fresh), sections=len(self._sections or ()))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import unicodedata
 
 import pytest
@@ -210,3 +212,14 @@ async def test_a_refused_connection_and_a_slow_plex_are_transient(plex_app, fake
     await fake_pms.close()
     with pytest.raises(PlexTransient, match="cannot reach Plex"):
         await library.refresh("101")
+
+
+async def test_a_read_stopped_early_restores_the_gc_once_closed(plex_app):
+    library = await library_of(plex_app)
+    before = library.index
+    async with contextlib.aclosing(library.read_items()) as items:
+        async for _item in items:
+            assert not gc.isenabled()  # paused while the read runs
+            break
+    assert gc.isenabled()
+    assert library.index is before  # a partial read never replaces the index
