@@ -15,7 +15,7 @@ from aiohttp import web
 
 from stash2plex import CliCommand
 
-from .service import status_body
+from .service import iso, status_body
 from .store import Store, scene_key
 from .worker import open_store
 
@@ -159,7 +159,7 @@ def _list(store: Store, args: argparse.Namespace) -> int:
                             "reason": j.reason,
                             "state": _state(j),
                             "attempts": j.attempts,
-                            "next_at": _iso(j.next_at),
+                            "next_at": iso(j.next_at),
                             "error": j.last_error,
                         }
                         for j in jobs
@@ -170,7 +170,7 @@ def _list(store: Store, args: argparse.Namespace) -> int:
                             "reason": d.reason,
                             "error": d.error,
                             "attempts": d.attempts,
-                            "died_at": _iso(d.died_at),
+                            "died_at": iso(d.died_at),
                         }
                         for d in dead
                     ],
@@ -206,10 +206,6 @@ def _age(seconds: float) -> str:
     if seconds < 172800:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} d"
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 COMMANDS = [

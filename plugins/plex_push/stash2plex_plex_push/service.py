@@ -141,14 +141,14 @@ def status_body(
         "breaker": {
             "state": breaker.state,
             "failures": breaker.failures,
-            "opened_at": _iso(breaker.opened_at) if breaker.state != "closed" else None,
-            "probe_at": _iso(breaker.retry_at) if breaker.state == "open" else None,
+            "opened_at": iso(breaker.opened_at) if breaker.state != "closed" else None,
+            "probe_at": iso(breaker.retry_at) if breaker.state == "open" else None,
             "error": breaker.error if breaker.state != "closed" else None,
         },
         "outages": [
             {
-                "start": _iso(o.started_at),
-                "end": _iso(o.ended_at),
+                "start": iso(o.started_at),
+                "end": iso(o.ended_at),
                 "duration_s": round((o.ended_at or now) - o.started_at, 1),
                 "error": o.error,
             }
@@ -158,7 +158,8 @@ def status_body(
     }
 
 
-def _iso(ts: float | None) -> str | None:
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds as ISO 8601 UTC to the second (``...Z``), as every push output shows."""
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
