@@ -58,7 +58,7 @@ from .models import (  # noqa: E402
     Tag,
 )
 from .server import run_app  # noqa: E402
-from .signing import signed_url  # noqa: E402
+from .signing import signed_url, token_refusal  # noqa: E402
 from .signing import verify as verify_signature  # noqa: E402
 from .state import CONFIG, HOOKS, cli_command, run_in_background  # noqa: E402
 
@@ -112,5 +112,6 @@ __all__ = [
     "secret",
     "signed_url",
     "started",
+    "token_refusal",
     "verify_signature",
 ]

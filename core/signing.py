@@ -1,4 +1,5 @@
-"""HMAC-signed URLs, so a public hostname can expose the image routes and nothing else.
+"""HMAC-signed URLs, so a public hostname can expose the image routes and nothing else;
+and the shared-token check of the routes other programs call (webhooks).
 
 Plex stores the image URLs it is given and Plex's image service fetches them later, from
 outside the LAN (PMS 1.43.5+ refuses private addresses). A signed URL is stable (the same
@@ -17,6 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from .app import CONFIG, RUNTIME, public_base_url
+from .errors import error_response
 
 KEY_FILE = "signing.key"
 
@@ -61,3 +63,26 @@ def verify(app: web.Application, path: str, sig: str) -> bool:
     if not isinstance(sig, str) or not sig or not sig.isascii():
         return False
     return hmac.compare_digest(signature(app, path).encode(), sig.encode())
+
+
+def token_refusal(
+    request: web.BaseRequest, expected: str, *, setting: str, off: str
+) -> web.Response | None:
+    """None when ``request`` carries the shared token ``expected`` (``Authorization:
+    Bearer <token>``, or ``X-Stash2plex-Token: <token>``), compared in constant time;
+    otherwise the JSON error to answer: 403 while no token is configured (the route is
+    off, ``off`` says why and ``setting`` (``"push.webhook_token"``) how to turn it on),
+    401 for a missing or wrong token."""
+    section, _, key = setting.partition(".")
+    if not expected:
+        env = f"STASH2PLEX_{section.upper()}__{key.upper()}"
+        # 403, not 503: nothing is wrong with the server, it was told not to take these
+        return error_response(403, f"{off}: set [{section}] {key} (environment {env})")
+    auth = request.headers.get("Authorization", "")
+    given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    given = given or request.headers.get("X-Stash2plex-Token", "")
+    if hmac.compare_digest(given.encode(), expected.encode()):
+        return None
+    return error_response(
+        401, f"missing or wrong token: send 'Authorization: Bearer <[{section}] {key}>'"
+    )

@@ -1,4 +1,4 @@
-"""Signed image URLs: stable, unforgeable, surviving restarts."""
+"""Signed image URLs: stable, unforgeable, surviving restarts; the shared-token check."""
 
 from __future__ import annotations
 
@@ -45,3 +45,24 @@ def test_configured_key_wins(make_app):
     b = make_app({"provider": {"signing_key": "two"}})
     assert signed_url(a, "/images/x") != signed_url(b, "/images/x")
     assert not (a[CONFIG].data_dir / "signing.key").exists()
+
+
+def test_token_refusal_names_the_setting_and_takes_either_header():
+    from aiohttp.test_utils import make_mocked_request
+
+    from stash2plex import token_refusal
+
+    def answer(headers: dict[str, str], expected: str = "s3cret"):
+        request = make_mocked_request("POST", "/hook", headers=headers)
+        return token_refusal(request, expected, setting="push.webhook_token", off="the hook is off")
+
+    off = answer({}, expected="")
+    assert off is not None and off.status == 403
+    assert b"the hook is off: set [push] webhook_token" in off.body
+    assert b"STASH2PLEX_PUSH__WEBHOOK_TOKEN" in off.body
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "s3cret"}):
+        wrong = answer(headers)
+        assert wrong is not None and wrong.status == 401 and b"Bearer" in wrong.body
+    assert answer({"Authorization": "Bearer s3cret"}) is None
+    assert answer({"authorization": "bearer  s3cret "}) is None
+    assert answer({"X-Stash2plex-Token": "s3cret"}) is None

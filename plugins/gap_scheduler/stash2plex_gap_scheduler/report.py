@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hmac
 import json
 import sys
 import time
@@ -14,7 +13,14 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from stash2plex import CONFIG, GapKind, error_response, run_in_background, started
+from stash2plex import (
+    CONFIG,
+    GapKind,
+    error_response,
+    run_in_background,
+    started,
+    token_refusal,
+)
 
 from .detector import STATE, GapDetector, ScanBusy, log, scan_json
 from .scan import NotReady, iso
@@ -140,19 +146,14 @@ async def post_scan(request: web.Request) -> web.Response:
     """Start a scan now (the Stash companion plugin's task); 202 at once, the scan runs
     in the background and ``GET /gaps`` shows it running, then its report."""
     detector = _detector(request)
-    expected = detector.config.scan_token
-    if not expected:
-        return error_response(
-            403,
-            "the gap scan route is off: set [gaps] scan_token (environment "
-            "STASH2PLEX_GAPS__SCAN_TOKEN), the same token the Stash companion plugin sends",
-        )
-    auth = request.headers.get("Authorization", "")
-    given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        return error_response(
-            401, "missing or wrong token: send 'Authorization: Bearer <[gaps] scan_token>'"
-        )
+    refused = token_refusal(
+        request,
+        detector.config.scan_token,
+        setting="gaps.scan_token",
+        off="the gap scan route is off (the Stash companion plugin sends its one token)",
+    )
+    if refused is not None:
+        return refused
     if detector.running is not None:
         return error_response(409, "a gap scan is already running; GET /gaps shows it")
     run_in_background(request.app, _scan_quietly(detector), name="gaps-scan-route")

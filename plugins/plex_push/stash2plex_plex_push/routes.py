@@ -11,14 +11,13 @@ survives any crash that follows. Body shapes (JSON object)::
 
 from __future__ import annotations
 
-import hmac
 import time
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from stash2plex import error_response
+from stash2plex import error_response, token_refusal
 
 from .service import get_service
 from .worker import INSTANCE_HEADER
@@ -37,28 +36,16 @@ def route_defs() -> list[web.AbstractRouteDef]:
     return [web.post(WEBHOOK, webhook), web.get(STATUS, status)]
 
 
-def _token(request: web.Request) -> str:
-    auth = request.headers.get("Authorization", "")
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip()
-    return request.headers.get("X-Stash2plex-Token", "")
-
-
 async def webhook(request: web.Request) -> web.Response:
     service = get_service(request.app)
-    expected = service.config.webhook_token
-    if not expected:
-        # 403, not 503: nothing is wrong with the server, it was told not to take these
-        return error_response(
-            403,
-            "the push webhook is off: set [push] webhook_token "
-            "(environment STASH2PLEX_PUSH__WEBHOOK_TOKEN) and give the same token to the "
-            "Stash companion plugin",
-        )
-    if not hmac.compare_digest(_token(request).encode(), expected.encode()):
-        return error_response(
-            401, "missing or wrong token: send 'Authorization: Bearer <[push] webhook_token>'"
-        )
+    refused = token_refusal(
+        request,
+        service.config.webhook_token,
+        setting="push.webhook_token",
+        off="the push webhook is off (give the Stash companion plugin the same token)",
+    )
+    if refused is not None:
+        return refused
     try:
         body = await _read(request)
         reply = await _accept(service, body)
