@@ -86,10 +86,8 @@ def _whole(query: Mapping[str, str], name: str, default: int, most: int | None) 
 def _detector(request: web.Request) -> GapDetector:
     detector = request.app[STATE].detector
     if detector is None:
-        raise web.HTTPServiceUnavailable(
-            text=json.dumps({"error": "Service Unavailable", "message": "gaps not started"}),
-            content_type="application/json",
-        )
+        # the host turns it into its JSON error, {"error": ..., "message": "gaps not started"}
+        raise web.HTTPServiceUnavailable(text="gaps not started")
     return detector
 
 

@@ -4,6 +4,7 @@ scan that dies midway leaves the previous report whole."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 from gapfakes import MemoryCatalog, MemoryPlex, MemoryPush, Sides, at, item, scene
 
@@ -216,3 +217,13 @@ def app_started(app):
             yield app[STATE].detector
 
     return run()
+
+
+async def test_before_start_up_the_report_is_a_503_json(gaps_app):
+    from aiohttp.test_utils import make_mocked_request
+
+    app = gaps_app(sides())  # built, not started: no detector yet
+    route = next(r for r in app.router.routes() if r.resource.canonical == "/gaps")
+    response = await route.handler(make_mocked_request("GET", "/gaps", app=app))
+    assert response.status == 503 and response.content_type == "application/json"
+    assert json.loads(response.body)["message"] == "gaps not started"
